@@ -1,0 +1,19 @@
+//! attache — a personal information agent on XMPP.
+//!
+//! Module map (I/O lives at the edges; the cores are pure):
+//!
+//! - [`domain`]: contacts, events, tasks, time ranges — plain types, no I/O.
+//! - [`calendar`]: iCalendar import/export and the availability engine
+//!   (recurrence expansion, busy intervals, free slots, occurrence index).
+//! - [`store`]: the SQLite store; the only user of `sqlx`.
+//! - [`config`]: layered settings: defaults → `DATA_DIR/config.toml` → `ATTACHE_*`.
+//! - [`cli`]: one file per subcommand.
+//! - [`error`]: one error type per layer.
+#![deny(unreachable_pub)]
+
+pub mod calendar;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod store;
