@@ -44,6 +44,11 @@ pub enum RecurrenceError {
         rule: String,
         reason: String,
     },
+    #[error(
+        "event {uid}: its rules produce more than {limit} instances in the requested window; \
+         narrow the window or fix the RRULE (e.g. FREQ=SECONDLY)"
+    )]
+    TooManyInstances { uid: String, limit: usize },
 }
 
 /// Errors from the SQLite store.

@@ -1,1 +1,134 @@
-//! TODO
+//! The command line: one file per subcommand, each subcommand's doc comment
+//! is its `--help` text. Listings take `--json`.
+//!
+//! Owns argument parsing, opening the data directory, and printing. Domain
+//! logic lives in `calendar` and `store`; this layer only wires them.
+
+mod agenda;
+mod busy;
+mod contacts;
+mod export;
+mod free;
+mod import;
+mod init;
+mod tasks;
+mod when;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::error::CliError;
+use crate::store::{Store, database_path};
+
+/// attache — your calendar, contacts and tasks, negotiated by your own agent over XMPP.
+#[derive(Debug, Parser)]
+#[command(name = "attache", version, about, long_about = None)]
+pub struct Cli {
+    /// Where the store, config and policies live [default: the platform data dir]
+    #[arg(long, env = "ATTACHE_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Pretend it is this instant (RFC 3339); for tests and "what would it have said"
+    #[arg(
+        long,
+        env = "ATTACHE_NOW",
+        global = true,
+        hide = true,
+        value_name = "TIME"
+    )]
+    pub now: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(init::InitArgs),
+    Import(import::ImportArgs),
+    Sync(import::SyncArgs),
+    Export(export::ExportArgs),
+    Busy(busy::BusyArgs),
+    Free(free::FreeArgs),
+    Agenda(agenda::AgendaArgs),
+    #[command(subcommand)]
+    Contacts(contacts::ContactsCommand),
+    #[command(subcommand)]
+    Tasks(tasks::TasksCommand),
+}
+
+/// An opened data directory: settings, store, the owner's zone and `now`.
+pub(crate) struct Context {
+    pub(crate) settings: Settings,
+    pub(crate) store: Store,
+    pub(crate) tz: Tz,
+    pub(crate) now: DateTime<Utc>,
+}
+
+impl Context {
+    async fn open(data_dir: &Path, now: DateTime<Utc>) -> Result<Self, CliError> {
+        let settings = Settings::load(data_dir)?;
+        let store = Store::open(&database_path(data_dir)).await?;
+        let tz = settings.owner_tz();
+        Ok(Self {
+            settings,
+            store,
+            tz,
+            now,
+        })
+    }
+}
+
+/// Runs one CLI invocation.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let data_dir = crate::config::resolve_data_dir(cli.data_dir)?;
+    if let Command::Init(args) = cli.command {
+        return init::run(&data_dir, args).await;
+    }
+    let now = match &cli.now {
+        Some(t) => parse_instant("--now", t)?,
+        None => Utc::now(),
+    };
+    let ctx = Context::open(&data_dir, now).await?;
+    let result = match cli.command {
+        Command::Init(_) => Ok(()),
+        Command::Import(args) => import::run_import(&ctx, args).await,
+        Command::Sync(args) => import::run_sync(&ctx, args).await,
+        Command::Export(args) => export::run(&ctx, args).await,
+        Command::Busy(args) => busy::run(&ctx, args).await,
+        Command::Free(args) => free::run(&ctx, args).await,
+        Command::Agenda(args) => agenda::run(&ctx, args).await,
+        Command::Contacts(cmd) => contacts::run(&ctx, cmd).await,
+        Command::Tasks(cmd) => tasks::run(&ctx, cmd).await,
+    };
+    ctx.store.close().await;
+    result
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Usage(format!("could not render JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// A UTC instant as scripts read it: `2026-01-13T09:00:00Z`.
+pub(crate) fn utc_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Reads an RFC 3339 instant given on the command line.
+pub(crate) fn parse_instant(flag: &str, text: &str) -> Result<DateTime<Utc>, CliError> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "{flag} '{text}' is not an RFC 3339 time ({e}); write e.g. 2026-01-13T09:00:00Z or 2026-01-13T10:00:00+01:00"
+            ))
+        })
+}

@@ -115,3 +115,107 @@ pub fn local_to_utc(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
 }
 
 use chrono::Offset;
+
+/// Parses a human duration: `30m`, `1h`, `1h30m`, `90m`, `2d`, `45s`, `1w`
+/// (units may repeat in any order, at least one is required; `0` is zero).
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    let s = text.trim().to_ascii_lowercase();
+    if s == "0" {
+        return Ok(chrono::Duration::zero());
+    }
+    let mut total = chrono::Duration::zero();
+    let mut number = String::new();
+    let mut seen_unit = false;
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: i64 = number.parse().map_err(|_| {
+            format!("'{text}' is not a duration: a number must come before '{c}' (e.g. 30m, 1h30m)")
+        })?;
+        number.clear();
+        let part = match c {
+            'w' => chrono::Duration::try_weeks(n),
+            'd' => chrono::Duration::try_days(n),
+            'h' => chrono::Duration::try_hours(n),
+            'm' => chrono::Duration::try_minutes(n),
+            's' => chrono::Duration::try_seconds(n),
+            _ => return Err(format!("'{text}' is not a duration: unknown unit '{c}' (use w, d, h, m or s, e.g. 1h30m)")),
+        }
+        .ok_or_else(|| format!("'{text}' is too long a duration"))?;
+        total = total
+            .checked_add(&part)
+            .ok_or_else(|| format!("'{text}' is too long a duration"))?;
+        seen_unit = true;
+    }
+    if !number.is_empty() || !seen_unit {
+        return Err(format!(
+            "'{text}' is not a duration: end it with a unit (e.g. 30m, 1h, 1h30m)"
+        ));
+    }
+    Ok(total)
+}
+
+/// Formats a duration the way [`parse_duration`] reads it (`1h30m`).
+pub fn format_duration(d: chrono::Duration) -> String {
+    let mut secs = d.num_seconds();
+    if secs == 0 {
+        return "0m".into();
+    }
+    let mut out = String::new();
+    if secs < 0 {
+        out.push('-');
+        secs = -secs;
+    }
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_the_chat_grammar_writes_them() {
+        assert_eq!(parse_duration("30m"), Ok(chrono::Duration::minutes(30)));
+        assert_eq!(parse_duration("1h30m"), Ok(chrono::Duration::minutes(90)));
+        assert_eq!(parse_duration("90m"), Ok(chrono::Duration::minutes(90)));
+        assert_eq!(parse_duration("2d"), Ok(chrono::Duration::days(2)));
+        assert!(parse_duration("1x").is_err());
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("h").is_err());
+        assert_eq!(format_duration(chrono::Duration::minutes(90)), "1h30m");
+    }
+
+    #[test]
+    fn a_time_in_the_spring_gap_moves_forward_by_the_gap() {
+        let tz: Tz = chrono_tz::Europe::Berlin;
+        let local = NaiveDate::from_ymd_opt(2026, 3, 29)
+            .and_then(|d| d.and_hms_opt(2, 30, 0))
+            .unwrap_or_default();
+        // 02:30 does not exist; read with +01:00 it is 01:30Z, i.e. 03:30 CEST.
+        assert_eq!(
+            local_to_utc(local, tz).to_rfc3339(),
+            "2026-03-29T01:30:00+00:00"
+        );
+    }
+
+    #[test]
+    fn an_ambiguous_time_is_the_first_occurrence() {
+        let tz: Tz = chrono_tz::Europe::Berlin;
+        let local = NaiveDate::from_ymd_opt(2026, 10, 25)
+            .and_then(|d| d.and_hms_opt(2, 30, 0))
+            .unwrap_or_default();
+        assert_eq!(
+            local_to_utc(local, tz).to_rfc3339(),
+            "2026-10-25T00:30:00+00:00"
+        );
+    }
+}

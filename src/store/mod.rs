@@ -1,1 +1,163 @@
-//! TODO
+//! The SQLite store: contacts, events, tasks, and the occurrence index.
+//!
+//! The only user of `sqlx`. Opens the database in WAL mode with foreign keys
+//! on and `synchronous=NORMAL` (nothing acknowledged is lost on `kill -9`),
+//! applies the embedded migrations, and starts every write with
+//! `BEGIN IMMEDIATE` so that a CLI writing next to a running agent waits for
+//! the lock instead of failing with SQLITE_BUSY halfway through. Knows
+//! nothing about iCalendar text beyond storing it; asks `calendar::expand`
+//! what a series means.
+
+mod contacts;
+mod events;
+mod tasks;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use crate::error::StoreError;
+
+pub use events::{ImportMode, ImportReport, ImportSet};
+pub use tasks::StoredTask;
+
+/// The file name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "attache.sqlite";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A handle on the owner's database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Creates a new database at `path`; fails if one exists already.
+    pub async fn create(path: &Path) -> Result<Self, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Conflict(format!(
+                "{} exists already: refusing to overwrite an existing store",
+                path.display()
+            )));
+        }
+        Self::connect(path, true).await
+    }
+
+    /// Opens an existing database at `path`, bringing its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound(format!(
+                "no store at {}: run `attache --data-dir DIR init` first",
+                path.display()
+            )));
+        }
+        Self::connect(path, false).await
+    }
+
+    /// A private in-memory database, for tests.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // One connection: every connection to `:memory:` is a different database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn connect(path: &Path, create: bool) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        // Migrations take the write lock themselves; two processes upgrading at
+        // once serialize on it.
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Starts a write transaction that holds the write lock from the start.
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Runs SQLite's own consistency check; `Ok(())` when it says "ok".
+    pub async fn integrity_check(&self) -> Result<(), StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await?;
+        match rows.as_slice() {
+            [(ok,)] if ok == "ok" => Ok(()),
+            _ => Err(StoreError::Corrupt {
+                what: "database".into(),
+                detail: rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("; "),
+            }),
+        }
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+/// The database path inside a data directory.
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DATABASE_FILE)
+}
+
+async fn meta_get(
+    conn: &mut sqlx::SqliteConnection,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT value FROM meta WHERE key = ?")
+        .bind(key.to_owned())
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
+async fn meta_set(
+    conn: &mut sqlx::SqliteConnection,
+    key: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key.to_owned())
+    .bind(value.to_owned())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn now_text(now: chrono::DateTime<chrono::Utc>) -> String {
+    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
+        what: "value to store".into(),
+        detail: e.to_string(),
+    })
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what: what.into(),
+        detail: e.to_string(),
+    })
+}

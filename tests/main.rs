@@ -1,0 +1,9 @@
+//! attache's integration tests: one binary (faster to build), one module per
+//! feature. They run the real `attache` binary on real SQLite files and real
+//! .ics fixtures.
+
+mod common;
+
+mod calendar_cli;
+mod differential;
+mod scenarios;
