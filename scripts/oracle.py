@@ -54,6 +54,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import functools
 import re
 import sys
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -113,6 +114,7 @@ def is_date(value) -> bool:
     return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
 
 
+@functools.lru_cache(maxsize=65536)
 def resolve_local(local: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     """The UTC instant of wall-clock time `local` (naive) in zone `tz`.
 
@@ -400,11 +402,11 @@ def subtract(intervals, holes):
     return [(s, e) for s, e in result if s < e]
 
 
-def busy(path: str, start: dt.datetime, end: dt.datetime, tz_name: str):
+def busy(path: str, start: dt.datetime, end: dt.datetime, tz_name: str, cache=None):
     if end < start:
         raise OracleError("--to is before --from")
     owner_tz = load_zone(tz_name)
-    calendar = Calendar(path)
+    calendar = load_calendar(path, cache)
     busy_iv, tentative_iv = [], []
     for inst in calendar.instances(start, end, owner_tz):
         if inst["transp"] == "TRANSPARENT" or inst["status"] == "CANCELLED":
@@ -421,6 +423,21 @@ def busy(path: str, start: dt.datetime, end: dt.datetime, tz_name: str):
     ]
     out.sort()
     return [{"start": fmt_utc(s), "end": fmt_utc(e), "status": st} for s, e, st in out]
+
+
+def load_calendar(path: str, cache=None) -> Calendar:
+    """Parse a file once per batch run (several windows query the same file)."""
+    if cache is None:
+        return Calendar(path)
+    key = os.path.abspath(path)
+    if key not in cache:
+        try:
+            cache[key] = Calendar(path)
+        except OracleError as exc:
+            cache[key] = exc
+    if isinstance(cache[key], OracleError):
+        raise cache[key]
+    return cache[key]
 
 
 def instances_report(path, start, end, tz_name):
@@ -446,6 +463,7 @@ def run_batch(batch_path: str):
     if not isinstance(cases, list):
         raise OracleError("batch file must hold a JSON list of {file, from, to, tz}")
     base = os.path.dirname(os.path.abspath(batch_path))
+    cache: dict = {}
     results = []
     for case in cases:
         try:
@@ -455,7 +473,13 @@ def run_batch(batch_path: str):
                 if os.path.exists(alt):
                     path = alt
             results.append(
-                busy(path, parse_rfc3339(case["from"]), parse_rfc3339(case["to"]), case["tz"])
+                busy(
+                    path,
+                    parse_rfc3339(case["from"]),
+                    parse_rfc3339(case["to"]),
+                    case["tz"],
+                    cache,
+                )
             )
         except (OracleError, KeyError, TypeError) as exc:
             results.append({"error": str(exc)})
