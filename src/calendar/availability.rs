@@ -5,9 +5,7 @@
 //! and across DST changes. Must not touch recurrence rules (that is
 //! `expand`), storage, policies or the clock: callers pass `now`.
 
-use chrono::{
-    DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc, Weekday,
-};
+use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -162,11 +160,7 @@ impl WorkingHours {
     }
 
     /// Replaces one weekday's spans; they are checked like [`Self::from_weekday_specs`] checks.
-    pub fn set_day(
-        &mut self,
-        day: Weekday,
-        spans: Vec<(NaiveTime, NaiveTime)>,
-    ) -> Result<(), String> {
+    pub fn set_day(&mut self, day: Weekday, spans: Vec<(NaiveTime, NaiveTime)>) -> Result<(), String> {
         let spans = normalise_spans(spans)
             .map_err(|e| format!("working hours for {}: {e}", weekday_name(day)))?;
         self.days[day.num_days_from_monday() as usize] = spans;
@@ -401,9 +395,7 @@ pub fn free_slots(
     let earliest = now
         .checked_add_signed(opts.min_notice.max(TimeDelta::zero()))
         .unwrap_or(now);
-    let latest = now
-        .checked_add_signed(opts.horizon)
-        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let latest = now.checked_add_signed(opts.horizon).unwrap_or(DateTime::<Utc>::MAX_UTC);
     let Some(bounds) = TimeRange::new(window.start.max(earliest), window.end.min(latest)) else {
         return Vec::new();
     };
@@ -450,9 +442,7 @@ pub fn candidate_slots(
             if out.len() >= k {
                 return out;
             }
-            let Some(end) = start.checked_add_signed(duration) else {
-                break;
-            };
+            let Some(end) = start.checked_add_signed(duration) else { break };
             if end > r.end {
                 break;
             }
@@ -488,10 +478,7 @@ pub fn align_up(t: DateTime<Utc>, granularity: TimeDelta, tz: Tz) -> Option<Date
             n = 0;
             continue;
         }
-        let candidate = local_to_utc(
-            day.and_time(NaiveTime::MIN) + TimeDelta::seconds(offset),
-            tz,
-        );
+        let candidate = local_to_utc(day.and_time(NaiveTime::MIN) + TimeDelta::seconds(offset), tz);
         if candidate >= t {
             return Some(candidate);
         }

@@ -141,13 +141,13 @@ fn not_utf8(bytes: &[u8], valid_up_to: usize) -> IcsError {
     )
 }
 
-/// RFC 5545 forbids control characters other than HTAB in content lines; one
-/// here almost always means the file is binary, not a damaged calendar.
+/// RFC 5545 forbids control characters other than HTAB in content lines. NUL,
+/// ESC, DEL and their kin mean binary data, not a damaged calendar; the few
+/// that word processors paste into descriptions (vertical tab, form feed, a
+/// stray CR) are let through and kept as written.
 fn check_characters(physical: &str, number: usize) -> Result<(), IcsError> {
-    match physical
-        .chars()
-        .find(|&c| c.is_control() && c != '\t' && (c as u32) < 0x80)
-    {
+    let binary = |c: char| c.is_ascii_control() && !matches!(c, '\t' | '\u{0B}' | '\u{0C}' | '\r');
+    match physical.chars().find(|&c| binary(c)) {
         Some(c) => Err(IcsError::new(
             number,
             format!(
@@ -497,6 +497,11 @@ mod tests {
             e.starts_with("line 2: contains the control character U+0000"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_vertical_tab_pasted_from_a_word_processor_is_kept() {
+        assert_eq!(lines("DESCRIPTION:a\u{0B}b")[0].value, "a\u{0B}b");
     }
 
     #[test]

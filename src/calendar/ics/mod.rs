@@ -10,9 +10,17 @@
 //!
 //! Documented limits and fallbacks:
 //! - a content line may be at most [`MAX_LINE_BYTES`] (256 KiB) unfolded;
-//! - the file must be UTF-8 (a BOM is skipped) without control characters
-//!   other than tab; LF, CRLF and CR line ends are accepted;
-//! - components may nest at most [`MAX_NESTING`] deep;
+//! - the file must be UTF-8 (a BOM is skipped); control characters other than
+//!   tab, vertical tab, form feed and CR are refused as binary data; LF, CRLF
+//!   and CR line ends are accepted, and blank lines are skipped;
+//! - components may nest at most [`MAX_NESTING`] deep, and at most
+//!   [`MAX_MATCHED_ZONES`] distinct VTIMEZONEs per file are matched by rules;
+//! - a TZID is resolved by name first (IANA in any case, vendor-prefixed IANA,
+//!   Windows name or display name, `UTC+1`), then through its VTIMEZONE
+//!   (`X-LIC-LOCATION`, then rules compared over 2020–2029, then a fixed
+//!   `Etc/GMT±N`); a VTIMEZONE is only consulted when the name is unknown;
+//! - a VTIMEZONE redefined differently in a later VCALENDAR of the same file
+//!   is dropped (with a warning): the first definition is the one exported;
 //! - a VEVENT or VTODO without UID gets a stable generated one
 //!   (`attache-<hash of its unfolded text>@import`, with a warning), written
 //!   into its raw text so that it survives export;
@@ -36,7 +44,7 @@ use crate::error::IcsError;
 
 pub use export::{event_to_ics, export_calendar, todo_to_ics, todo_to_ics_at};
 pub use lines::MAX_LINE_BYTES;
-pub use parse::MAX_NESTING;
+pub use parse::{MAX_MATCHED_ZONES, MAX_NESTING};
 pub use tz::resolve_tz_name;
 
 /// Something the importer accepted but changed or guessed; shown to the owner.

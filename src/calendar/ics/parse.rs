@@ -23,6 +23,10 @@ use crate::error::IcsError;
 /// bound keeps hostile input from building an arbitrarily deep tree.
 pub const MAX_NESTING: usize = 32;
 
+/// Matching a VTIMEZONE against every IANA zone takes milliseconds; this many
+/// distinct definitions per file is far beyond real exports and bounds the work.
+pub const MAX_MATCHED_ZONES: usize = 100;
+
 const RRULE_PARTS: &[&str] = &[
     "FREQ",
     "UNTIL",
@@ -59,13 +63,21 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<ParsedCalendar, IcsError> {
     let calendars = build_tree(&lines, last_line)?;
     let mut out = ParsedCalendar::default();
     let mut ignored_kinds: Vec<String> = Vec::new();
+    let mut matched = BTreeMap::new();
     for calendar in &calendars {
-        let mut reader = CalendarReader::new(&lines, calendar, &mut out.warnings);
+        let mut reader = CalendarReader::new(&lines, calendar, &mut out.warnings, &mut matched);
         for child in &calendar.children {
             match child.name.as_str() {
                 "VTIMEZONE" => {
                     if let Some(tz) = reader.timezone(child) {
-                        out.timezones.push(tz);
+                        match out.timezones.iter().find(|t| t.tzid == tz.tzid) {
+                            None => out.timezones.push(tz),
+                            Some(kept) if kept.raw == tz.raw => {}
+                            Some(_) => reader.warn(
+                                lines[child.begin].line,
+                                format!("VTIMEZONE {} is defined again, differently; only the first definition is kept for export", quote(&tz.tzid)),
+                            ),
+                        }
                     }
                 }
                 "VEVENT" => {
@@ -79,7 +91,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<ParsedCalendar, IcsError> {
                         ignored_kinds.push(other.to_owned());
                         reader.warn(
                             lines[child.begin].line,
-                            format!("{other} components are not imported (kept nowhere); only VEVENT, VTODO and VTIMEZONE are"),
+                            format!("{} components are ignored; attache imports VEVENT, VTODO and VTIMEZONE", truncate(other)),
                         );
                     }
                 }
@@ -117,7 +129,9 @@ fn build_tree(lines: &[ContentLine], last_line: usize) -> Result<Vec<Node>, IcsE
                             cl.line,
                             format!(
                                 "BEGIN:VCALENDAR inside the {} begun at line {}; end it first with END:{}",
-                                open.name, lines[open.begin].line, open.name
+                                truncate(&open.name),
+                                lines[open.begin].line,
+                                truncate(&open.name)
                             ),
                         ));
                     }
@@ -153,9 +167,9 @@ fn build_tree(lines: &[ContentLine], last_line: usize) -> Result<Vec<Node>, IcsE
                         format!(
                             "END:{} does not close the {} begun at line {} (is an END:{} missing?)",
                             truncate(&name),
-                            node.name,
+                            truncate(&node.name),
                             lines[node.begin].line,
-                            node.name
+                            truncate(&node.name)
                         ),
                     ));
                 }
@@ -184,7 +198,8 @@ fn build_tree(lines: &[ContentLine], last_line: usize) -> Result<Vec<Node>, IcsE
             last_line,
             format!(
                 "{} begun at line {} is never ended (the file looks truncated)",
-                open.name, lines[open.begin].line
+                truncate(&open.name),
+                lines[open.begin].line
             ),
         ));
     }
@@ -215,10 +230,17 @@ struct CalendarReader<'a> {
     zones: BTreeMap<String, ZoneEntry>,
     by_name: BTreeMap<String, Option<Tz>>,
     warnings: &'a mut Vec<IcsWarning>,
+    /// Rule matches already made in this file (shared by its VCALENDARs).
+    matched: &'a mut BTreeMap<ZoneDefinition, Option<(Tz, Resolution)>>,
 }
 
 impl<'a> CalendarReader<'a> {
-    fn new(lines: &'a [ContentLine], calendar: &Node, warnings: &'a mut Vec<IcsWarning>) -> Self {
+    fn new(
+        lines: &'a [ContentLine],
+        calendar: &Node,
+        warnings: &'a mut Vec<IcsWarning>,
+        matched: &'a mut BTreeMap<ZoneDefinition, Option<(Tz, Resolution)>>,
+    ) -> Self {
         let has_method = calendar.props.iter().any(|&i| lines[i].name == "METHOD");
         let mut reader = Self {
             lines,
@@ -226,6 +248,7 @@ impl<'a> CalendarReader<'a> {
             zones: BTreeMap::new(),
             by_name: BTreeMap::new(),
             warnings,
+            matched,
         };
         for child in calendar.children.iter().filter(|c| c.name == "VTIMEZONE") {
             if let Some(definition) = reader.zone_definition(child) {
@@ -283,10 +306,8 @@ impl<'a> CalendarReader<'a> {
         let mut out = String::new();
         for (k, cl) in self.lines[node.begin..=node.end].iter().enumerate() {
             fold_into(&cl.text, &mut out);
-            if k == 0 {
-                if let Some(uid) = inserted_uid {
-                    fold_into(&format!("UID:{uid}"), &mut out);
-                }
+            if let (0, Some(uid)) = (k, inserted_uid) {
+                fold_into(&format!("UID:{uid}"), &mut out);
             }
         }
         out
@@ -420,10 +441,31 @@ impl<'a> CalendarReader<'a> {
             ));
         };
         let first_time = entry.resolved.is_none();
-        let resolved = *entry
-            .resolved
-            .get_or_insert_with(|| tz::resolve_definition(&entry.definition));
         let zone_line = entry.line;
+        let resolved = match entry.resolved {
+            Some(resolved) => resolved,
+            None => {
+                let resolved = match self.matched.get(&entry.definition) {
+                    Some(known) => *known,
+                    None if self.matched.len() >= MAX_MATCHED_ZONES => {
+                        return Err(IcsError::new(
+                            prop.line,
+                            format!(
+                                "time zone {} is one of more than {MAX_MATCHED_ZONES} different VTIMEZONE definitions in this file; split the file or use IANA names in TZID",
+                                quote(tzid)
+                            ),
+                        ));
+                    }
+                    None => {
+                        let resolved = tz::resolve_definition(&entry.definition);
+                        self.matched.insert(entry.definition.clone(), resolved);
+                        resolved
+                    }
+                };
+                entry.resolved = Some(resolved);
+                resolved
+            }
+        };
         match resolved {
             Some((zone, how)) => {
                 if first_time {
@@ -474,7 +516,8 @@ impl<'a> CalendarReader<'a> {
                     .map(IcalTime::Date)
                     .ok_or_else(|| bad("DATE (expected YYYYMMDD)"));
             }
-            None | Some("DATE-TIME") | Some("PERIOD") => {}
+            None | Some("DATE-TIME") => {}
+            Some("PERIOD") if prop.name == "RDATE" => {}
             Some(other) => {
                 return Err(IcsError::new(
                     prop.line,
@@ -955,7 +998,9 @@ mod tests {
     use crate::calendar::ics::parse_calendar;
 
     fn calendar(body: &str) -> String {
-        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//test//EN\r\n{body}END:VCALENDAR\r\n")
+        format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//test//EN\r\n{body}END:VCALENDAR\r\n"
+        )
     }
 
     fn event(props: &str) -> String {
@@ -1060,7 +1105,10 @@ END:VCALENDAR\r\n";
         let e = &c.events[0].component;
         assert_eq!(e.uid, "weekly-sync@google.com");
         assert_eq!(e.start, zoned("20260105T100000", "Europe/Berlin"));
-        assert_eq!(e.end, EventEnd::End(zoned("20260105T110000", "Europe/Berlin")));
+        assert_eq!(
+            e.end,
+            EventEnd::End(zoned("20260105T110000", "Europe/Berlin"))
+        );
         assert_eq!(e.rrules, vec!["FREQ=WEEKLY;BYDAY=MO,WE".to_owned()]);
         assert_eq!(
             e.exdates,
@@ -1074,10 +1122,17 @@ END:VCALENDAR\r\n";
         assert_eq!(e.transparency, Transparency::Transparent);
         assert_eq!(e.class, Classification::Private);
         assert_eq!(e.sequence, 3);
-        assert_eq!(e.summary.as_deref(), Some("Sync, weekly; with Bob\nand Carol"));
+        assert_eq!(
+            e.summary.as_deref(),
+            Some("Sync, weekly; with Bob\nand Carol")
+        );
         assert_eq!(e.location.as_deref(), Some("Room 1\\2"));
-        assert_eq!(c.events[0].line, 26);
-        assert!(c.events[0].raw.starts_with("BEGIN:VEVENT\r\nDTSTART;TZID=Europe/Berlin:"));
+        assert_eq!(c.events[0].line, 24);
+        assert!(
+            c.events[0]
+                .raw
+                .starts_with("BEGIN:VEVENT\r\nDTSTART;TZID=Europe/Berlin:")
+        );
         assert!(c.events[0].raw.contains("BEGIN:VALARM\r\n"));
         assert!(c.events[0].raw.contains("X-GOOGLE-CONFERENCE:"));
         assert!(c.events[0].raw.ends_with("END:VALARM\r\nEND:VEVENT\r\n"));
@@ -1113,18 +1168,39 @@ RDATE;VALUE=DATE:20260120\r\n",
         assert_eq!(
             e.rdates,
             vec![
-                RDate { start: utc("20260110T100000"), end: Some(utc("20260110T120000")) },
-                RDate { start: utc("20260111T100000"), end: Some(utc("20260111T103000")) },
+                RDate {
+                    start: utc("20260110T100000"),
+                    end: Some(utc("20260110T120000"))
+                },
+                RDate {
+                    start: utc("20260111T100000"),
+                    end: Some(utc("20260111T103000"))
+                },
                 RDate {
                     start: zoned("20260112T100000", "Europe/Paris"),
                     end: Some(zoned("20260113T110000", "Europe/Paris")),
                 },
-                RDate { start: utc("20260113T100000"), end: None },
-                RDate { start: utc("20260114T100000"), end: None },
-                RDate { start: date(2026, 1, 20), end: None },
+                RDate {
+                    start: utc("20260113T100000"),
+                    end: None
+                },
+                RDate {
+                    start: utc("20260114T100000"),
+                    end: None
+                },
+                RDate {
+                    start: date(2026, 1, 20),
+                    end: None
+                },
             ]
         );
-        assert_eq!(e.end, EventEnd::Duration(IcalDuration { days: 0, seconds: 3600 }));
+        assert_eq!(
+            e.end,
+            EventEnd::Duration(IcalDuration {
+                days: 0,
+                seconds: 3600
+            })
+        );
     }
 
     #[test]
@@ -1134,7 +1210,10 @@ RDATE;VALUE=DATE:20260120\r\n",
 DTEND;TZID=\"Eastern Standard Time\":20260105T050000\r\n",
         ));
         assert_eq!(e.start, zoned("20260105T100000", "Europe/Berlin"));
-        assert_eq!(e.end, EventEnd::End(zoned("20260105T050000", "America/New_York")));
+        assert_eq!(
+            e.end,
+            EventEnd::End(zoned("20260105T050000", "America/New_York"))
+        );
     }
 
     #[test]
@@ -1166,11 +1245,35 @@ END:VTIMEZONE\r\n";
         let c = parsed(&calendar(&format!(
             "{EXCHANGE_CUSTOM}BEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=\"Customized Time Zone\":20260105T100000\r\nEND:VEVENT\r\n"
         )));
-        assert_eq!(c.events[0].component.start, zoned("20260105T100000", "Europe/Berlin"));
+        assert_eq!(
+            c.events[0].component.start,
+            zoned("20260105T100000", "Europe/Berlin")
+        );
         assert_eq!(c.timezones[0].tzid, "Customized Time Zone");
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
         assert_eq!(c.warnings[0].line, 4);
-        assert!(c.warnings[0].message.contains("read as Europe/Berlin"), "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].message.contains("read as Europe/Berlin"),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn a_vtimezone_no_iana_zone_matches_is_an_error_naming_the_tzid_line() {
+        let text = calendar(
+            "BEGIN:VTIMEZONE\r\nTZID:Odd\r\n\
+BEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETFROM:+0217\r\nTZOFFSETTO:+0117\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\n\
+BEGIN:DAYLIGHT\r\nDTSTART:19700329T020000\r\nTZOFFSETFROM:+0117\r\nTZOFFSETTO:+0217\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\n\
+END:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=Odd:20260105T100000\r\nEND:VEVENT\r\n",
+        );
+        let e = error(&text);
+        assert!(
+            e.starts_with(
+                "line 21: time zone 'Odd' in TZID matches no IANA zone: its VTIMEZONE (line 4)"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1200,9 +1303,17 @@ BEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=My Office Zone:20260105T100000\r\nEND:VEVE
             "line 7: DTSTART value '2026-13-45' is not a DATE-TIME (expected YYYYMMDDTHHMMSS[Z])"
         );
         let text = event("UID:x\r\nDTSTART;VALUE=DATE:20261345\r\n");
-        assert!(error(&text).starts_with("line 6: DTSTART value '20261345' is not a DATE (expected YYYYMMDD)"));
-        let text = event("UID:x\r\nDTSTART:20260105T100000Z\r\nEXDATE:20260106T100000Z,garbage\r\n");
-        assert!(error(&text).starts_with("line 7: EXDATE value 'garbage'"), "{}", error(&text));
+        assert!(
+            error(&text)
+                .starts_with("line 6: DTSTART value '20261345' is not a DATE (expected YYYYMMDD)")
+        );
+        let text =
+            event("UID:x\r\nDTSTART:20260105T100000Z\r\nEXDATE:20260106T100000Z,garbage\r\n");
+        assert!(
+            error(&text).starts_with("line 7: EXDATE value 'garbage'"),
+            "{}",
+            error(&text)
+        );
     }
 
     #[test]
@@ -1218,12 +1329,18 @@ BEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=My Office Zone:20260105T100000\r\nEND:VEVE
     fn structural_errors_name_their_line() {
         assert!(error("").starts_with("line 1: no VCALENDAR in the file"));
         assert!(error("hello world\r\n").starts_with("line 1: no ':' in 'hello world'"));
-        assert!(error("BEGIN:VEVENT\r\nEND:VEVENT\r\n").starts_with("line 1: BEGIN:VEVENT outside a VCALENDAR"));
+        assert!(
+            error("BEGIN:VEVENT\r\nEND:VEVENT\r\n")
+                .starts_with("line 1: BEGIN:VEVENT outside a VCALENDAR")
+        );
         assert!(
             error("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
                 .starts_with("line 3: END:VTODO does not close the VEVENT begun at line 2")
         );
-        assert!(error("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\nX:1\r\n").starts_with("line 3: 'X:1' is outside"));
+        assert!(
+            error("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\nX:1\r\n")
+                .starts_with("line 3: 'X:1' is outside")
+        );
         assert!(
             error(&calendar("BEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260105T100000Z\r\nRRULE:BYDAY=MO\r\nEND:VEVENT\r\n"))
                 .starts_with("line 7: RRULE 'BYDAY=MO' has no FREQ")
@@ -1241,7 +1358,10 @@ BEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=My Office Zone:20260105T100000\r\nEND:VEVE
 
     #[test]
     fn a_missing_dtstart_is_an_error_except_in_an_itip_message() {
-        assert!(error(&event("UID:x\r\nSUMMARY:no start\r\n")).starts_with("line 4: VEVENT 'x' has no DTSTART"));
+        assert!(
+            error(&event("UID:x\r\nSUMMARY:no start\r\n"))
+                .starts_with("line 4: VEVENT 'x' has no DTSTART")
+        );
         let c = parsed(&calendar(
             "METHOD:CANCEL\r\nBEGIN:VEVENT\r\nUID:x\r\nSEQUENCE:2\r\nEND:VEVENT\r\n",
         ));
@@ -1258,13 +1378,22 @@ BEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=My Office Zone:20260105T100000\r\nEND:VEVE
             event("UID:b\r\nDTSTART:20260106T100000Z\r\n")
         );
         let c = parsed(&two);
-        assert_eq!(c.events.iter().map(|e| e.component.uid.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(c.events[1].line, 9);
+        assert_eq!(
+            c.events
+                .iter()
+                .map(|e| e.component.uid.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(c.events[1].line, 12);
     }
 
     #[test]
     fn a_bom_and_bare_lf_line_ends_are_accepted() {
-        let text = format!("\u{FEFF}{}", event("UID:a\r\nDTSTART;VALUE=DATE:20260105\r\n").replace("\r\n", "\n"));
+        let text = format!(
+            "\u{FEFF}{}",
+            event("UID:a\r\nDTSTART;VALUE=DATE:20260105\r\n").replace("\r\n", "\n")
+        );
         let c = parsed(&text);
         assert_eq!(c.events[0].component.start, date(2026, 1, 5));
         assert!(c.events[0].raw.contains("\r\n"));
@@ -1273,7 +1402,11 @@ BEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=My Office Zone:20260105T100000\r\nEND:VEVE
     #[test]
     fn an_error_in_a_folded_line_names_the_first_physical_line() {
         let text = event("UID:x\r\nDTSTART;TZID=Europe/Berlin:2026\r\n 0105T25\r\n 0000\r\n");
-        assert!(error(&text).starts_with("line 6: DTSTART value '20260105T250000'"), "{}", error(&text));
+        assert!(
+            error(&text).starts_with("line 6: DTSTART value '20260105T250000'"),
+            "{}",
+            error(&text)
+        );
     }
 
     #[test]
@@ -1285,18 +1418,26 @@ BEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=My Office Zone:20260105T100000\r\nEND:VEVE
         assert!(uid.starts_with("attache-"), "{uid}");
         assert_eq!(uid, &again.events[0].component.uid);
         assert_eq!(first.warnings.len(), 1);
-        assert!(first.events[0].raw.starts_with(&format!("BEGIN:VEVENT\r\nUID:{uid}\r\n")));
+        assert!(
+            first.events[0]
+                .raw
+                .starts_with(&format!("BEGIN:VEVENT\r\nUID:{uid}\r\n"))
+        );
         let other = parsed(&event("DTSTART:20260105T100000Z\r\nSUMMARY:other\r\n"));
         assert_ne!(uid, &other.events[0].component.uid);
     }
 
     #[test]
     fn an_end_before_the_start_is_read_as_no_end_with_a_warning() {
-        let c = parsed(&event("UID:x\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T090000Z\r\n"));
+        let c = parsed(&event(
+            "UID:x\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T090000Z\r\n",
+        ));
         assert_eq!(c.events[0].component.end, EventEnd::Unspecified);
         assert_eq!(c.warnings.len(), 1);
         assert_eq!(c.warnings[0].line, 7);
-        let c = parsed(&event("UID:x\r\nDTSTART:20260105T100000Z\r\nDURATION:-PT1H\r\n"));
+        let c = parsed(&event(
+            "UID:x\r\nDTSTART:20260105T100000Z\r\nDURATION:-PT1H\r\n",
+        ));
         assert_eq!(c.events[0].component.end, EventEnd::Unspecified);
     }
 
@@ -1306,7 +1447,11 @@ BEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=My Office Zone:20260105T100000\r\nEND:VEVE
             "BEGIN:VJOURNAL\r\nUID:j\r\nEND:VJOURNAL\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260105T100000Z\r\nCLASS:X-SECRET\r\nBEGIN:X-THING\r\nA:b\r\nEND:X-THING\r\nEND:VEVENT\r\n",
         ));
         assert_eq!(c.events[0].component.class, Classification::Private);
-        assert!(c.events[0].raw.contains("BEGIN:X-THING\r\nA:b\r\nEND:X-THING\r\n"));
+        assert!(
+            c.events[0]
+                .raw
+                .contains("BEGIN:X-THING\r\nA:b\r\nEND:X-THING\r\n")
+        );
         assert_eq!(c.warnings.len(), 1);
     }
 
@@ -1334,6 +1479,9 @@ BEGIN:VTODO\r\nUID:t2\r\nPRIORITY:0\r\nSTATUS:COMPLETED\r\nCOMPLETED:20260102T08
         assert_eq!(t.summary, "");
         assert_eq!(t.priority, None);
         assert_eq!(t.status, TaskStatus::Completed);
-        assert_eq!(t.completed, Some(Utc.with_ymd_and_hms(2026, 1, 2, 8, 0, 0).unwrap()));
+        assert_eq!(
+            t.completed,
+            Some(Utc.with_ymd_and_hms(2026, 1, 2, 8, 0, 0).unwrap())
+        );
     }
 }

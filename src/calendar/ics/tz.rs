@@ -55,7 +55,7 @@ pub(crate) enum Resolution {
 }
 
 /// One STANDARD or DAYLIGHT observance of a VTIMEZONE.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Observance {
     /// Local time of the first onset (in the offset before it).
     pub(crate) start: NaiveDateTime,
@@ -66,7 +66,7 @@ pub(crate) struct Observance {
 }
 
 /// What the matcher needs from a VTIMEZONE.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub(crate) struct ZoneDefinition {
     pub(crate) tzid: String,
     pub(crate) location: Option<String>,
@@ -187,7 +187,7 @@ pub(crate) fn resolve_definition(def: &ZoneDefinition) -> Option<(Tz, Resolution
         .map(|t| offset_at(&transitions, *t))
         .collect::<Option<_>>()?;
     let fixed = expected.windows(2).all(|w| w[0] == w[1]);
-    let hint = def.tzid.to_ascii_lowercase();
+    let hint = words(&def.tzid);
 
     let quick: Vec<i64> = WINDOW_YEARS
         .step_by(3)
@@ -232,10 +232,9 @@ pub(crate) fn resolve_definition(def: &ZoneDefinition) -> Option<(Tz, Resolution
         }
     }
     let city_named = best.as_ref().is_some_and(|b| b.1.0 == 0);
-    if fixed && !city_named {
-        if let Some(tz) = expected.first().and_then(|o| etc_zone(*o)) {
-            return Some((tz, Resolution::FixedOffset));
-        }
+    let etc = expected.first().and_then(|o| etc_zone(*o));
+    if let Some(tz) = etc.filter(|_| fixed && !city_named) {
+        return Some((tz, Resolution::FixedOffset));
     }
     best.map(|(mismatches, _, tz)| {
         let how = if mismatches == 0 {
@@ -251,13 +250,9 @@ pub(crate) fn resolve_definition(def: &ZoneDefinition) -> Option<(Tz, Resolution
 /// then the Windows table's zones, then the rest alphabetically.
 fn preference(tz: Tz, hint: &str) -> (u8, usize, &'static str) {
     let name = tz.name();
-    let city = name
-        .rsplit('/')
-        .next()
-        .unwrap_or(name)
-        .replace('_', " ")
-        .to_ascii_lowercase();
-    if city.len() > 2 && hint.contains(&city) {
+    let city = words(name.rsplit('/').next().unwrap_or(name));
+    // Whole words only: "Rome" must not match "Romance Standard Time".
+    if city.len() > 4 && hint.contains(&city) {
         return (0, 0, name);
     }
     if let Some(i) = WELL_KNOWN.iter().position(|w| *w == name) {
@@ -267,6 +262,20 @@ fn preference(tz: Tz, hint: &str) -> (u8, usize, &'static str) {
         return (2, i, name);
     }
     (3, 0, name)
+}
+
+/// `" new york "` for `New_York`, `"New York"` or `"new-york"`: lower-case
+/// words between single spaces, padded so that `contains` matches whole words.
+fn words(s: &str) -> String {
+    let mut out = String::from(" ");
+    for word in s
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        out.push_str(&word.to_lowercase());
+        out.push(' ');
+    }
+    out
 }
 
 fn zone_offset(tz: Tz, t: i64) -> i32 {
@@ -562,7 +571,8 @@ mod tests {
     fn whole_hour_utc_offsets_become_etc_zones() {
         assert_eq!(name(resolve_tz_name("UTC+1")), Some("Etc/GMT-1"));
         assert_eq!(name(resolve_tz_name("GMT-05:00")), Some("Etc/GMT+5"));
-        assert_eq!(name(resolve_tz_name("UTC")), Some("Etc/UTC"));
+        assert_eq!(name(resolve_tz_name("UTC")), Some("UTC"));
+        assert_eq!(name(resolve_tz_name("UTC+01:00")), Some("Etc/GMT-1"));
         assert_eq!(resolve_tz_name("UTC+05:30"), None);
         assert_eq!(resolve_tz_name("Mars/Olympus"), None);
         assert_eq!(resolve_tz_name(""), None);
@@ -622,6 +632,13 @@ mod tests {
             ),
             "{tz:?}"
         );
+    }
+
+    #[test]
+    fn city_hints_match_whole_words_only() {
+        assert!(words("(UTC+01:00) Brussels, Copenhagen").contains(&words("Brussels")));
+        assert!(!words("Romance Standard Time").contains(&words("Rome")));
+        assert!(words("(UTC-05:00) New York custom").contains(&words("New_York")));
     }
 
     #[test]
