@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use attache::calendar::availability::{SlotOptions, WorkingHours, free_slots, merge_busy};
+use attache::calendar::availability::{SlotOptions, WorkingHours, free_slots};
 use attache::calendar::index::OccurrenceIndex;
 use attache::domain::TimeRange;
 use attache::store::{Store, database_path};
@@ -107,8 +107,7 @@ fn main() {
             let mut samples = Vec::new();
             for _ in 0..200 {
                 let t = Instant::now();
-                let i = store.instances(window, owner_tz).await.expect("instances");
-                std::hint::black_box(merge_busy(&i, window));
+                std::hint::black_box(store.busy(window, owner_tz).await.expect("busy"));
                 samples.push(t.elapsed());
             }
             median(samples)

@@ -102,3 +102,7 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- Covers the busy query (start range, end, status, transparency) so that it
+-- never touches the table rows.
+CREATE INDEX occurrences_busy ON occurrences(start_utc, end_utc, transp, status);

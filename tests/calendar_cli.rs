@@ -439,3 +439,49 @@ fn agenda_lists_the_days_events_in_local_time_including_free_ones() {
     assert_eq!(json[0]["all_day"], true);
     assert_eq!(json[0]["summary"], "Day off (all day, no end)");
 }
+
+/// The committed malformed files (see tests/fixtures/malformed/README.md):
+/// each is refused with a message that names the file and the line, and
+/// nothing of it lands in the store.
+#[test]
+fn every_malformed_fixture_is_refused_and_leaves_the_store_unchanged() {
+    let a = Agent::init("Europe/Berlin");
+    a.import(&fixture("scenarios/berlin-dst.ics"));
+    let before = a.export();
+    let dir = fixture("malformed");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("malformed dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ics"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    let expect: &[(&str, &str)] = &[
+        ("bad-date.ics", "line 7"),
+        ("missing-colon.ics", "line 9"),
+        ("unknown-tzid.ics", "Mars/Olympus"),
+        ("bad-rrule-freq.ics", "FORTNIGHTLY"),
+        ("vevent-without-dtstart.ics", "DTSTART"),
+    ];
+    for f in files {
+        let name = f.file_name().expect("name").to_string_lossy().into_owned();
+        let err = a.fails(&["import", f.to_str().expect("path")]);
+        assert!(
+            err.contains(&name),
+            "{name}: the error must name the file: {err}"
+        );
+        assert!(
+            err.contains("line "),
+            "{name}: the error must name a line: {err}"
+        );
+        if let Some((_, want)) = expect.iter().find(|(n, _)| *n == name) {
+            assert!(err.contains(want), "{name}: expected '{want}' in: {err}");
+        }
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert_eq!(
+            a.export(),
+            before,
+            "{name}: the store changed after a failed import"
+        );
+    }
+}

@@ -5,7 +5,9 @@
 //! and across DST changes. Must not touch recurrence rules (that is
 //! `expand`), storage, policies or the clock: callers pass `now`.
 
-use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc, Weekday};
+use chrono::{
+    DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc, Weekday,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -160,7 +162,11 @@ impl WorkingHours {
     }
 
     /// Replaces one weekday's spans; they are checked like [`Self::from_weekday_specs`] checks.
-    pub fn set_day(&mut self, day: Weekday, spans: Vec<(NaiveTime, NaiveTime)>) -> Result<(), String> {
+    pub fn set_day(
+        &mut self,
+        day: Weekday,
+        spans: Vec<(NaiveTime, NaiveTime)>,
+    ) -> Result<(), String> {
         let spans = normalise_spans(spans)
             .map_err(|e| format!("working hours for {}: {e}", weekday_name(day)))?;
         self.days[day.num_days_from_monday() as usize] = spans;
@@ -395,7 +401,9 @@ pub fn free_slots(
     let earliest = now
         .checked_add_signed(opts.min_notice.max(TimeDelta::zero()))
         .unwrap_or(now);
-    let latest = now.checked_add_signed(opts.horizon).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let latest = now
+        .checked_add_signed(opts.horizon)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let Some(bounds) = TimeRange::new(window.start.max(earliest), window.end.min(latest)) else {
         return Vec::new();
     };
@@ -442,7 +450,9 @@ pub fn candidate_slots(
             if out.len() >= k {
                 return out;
             }
-            let Some(end) = start.checked_add_signed(duration) else { break };
+            let Some(end) = start.checked_add_signed(duration) else {
+                break;
+            };
             if end > r.end {
                 break;
             }
@@ -478,11 +488,305 @@ pub fn align_up(t: DateTime<Utc>, granularity: TimeDelta, tz: Tz) -> Option<Date
             n = 0;
             continue;
         }
-        let candidate = local_to_utc(day.and_time(NaiveTime::MIN) + TimeDelta::seconds(offset), tz);
+        let candidate = local_to_utc(
+            day.and_time(NaiveTime::MIN) + TimeDelta::seconds(offset),
+            tz,
+        );
         if candidate >= t {
             return Some(candidate);
         }
         n += 1;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use chrono_tz::Europe::Berlin;
+    use proptest::prelude::*;
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(h, mi, 0))
+            .expect("valid test time")
+            .and_utc()
+    }
+
+    fn r(a: DateTime<Utc>, b: DateTime<Utc>) -> TimeRange {
+        TimeRange::new(a, b).expect("ordered test range")
+    }
+
+    fn bi(a: DateTime<Utc>, b: DateTime<Utc>, status: BusyStatus) -> BusyInterval {
+        BusyInterval {
+            start: a,
+            end: b,
+            status,
+        }
+    }
+
+    const BUSY: BusyStatus = BusyStatus::Busy;
+    const TENT: BusyStatus = BusyStatus::Tentative;
+
+    #[test]
+    fn tentative_time_is_cut_around_busy_time() {
+        let w = r(utc(2026, 6, 1, 0, 0), utc(2026, 6, 2, 0, 0));
+        let got = merge_busy_ranges(
+            [
+                (r(utc(2026, 6, 1, 9, 0), utc(2026, 6, 1, 12, 0)), TENT),
+                (r(utc(2026, 6, 1, 10, 0), utc(2026, 6, 1, 11, 0)), BUSY),
+            ],
+            w,
+        );
+        assert_eq!(
+            got,
+            [
+                bi(utc(2026, 6, 1, 9, 0), utc(2026, 6, 1, 10, 0), TENT),
+                bi(utc(2026, 6, 1, 10, 0), utc(2026, 6, 1, 11, 0), BUSY),
+                bi(utc(2026, 6, 1, 11, 0), utc(2026, 6, 1, 12, 0), TENT),
+            ]
+        );
+    }
+
+    #[test]
+    fn touching_intervals_of_one_status_merge_and_everything_is_clipped() {
+        let w = r(utc(2026, 6, 1, 8, 0), utc(2026, 6, 1, 18, 0));
+        let got = merge_busy_ranges(
+            [
+                (r(utc(2026, 6, 1, 7, 0), utc(2026, 6, 1, 9, 0)), BUSY),
+                (r(utc(2026, 6, 1, 9, 0), utc(2026, 6, 1, 10, 0)), BUSY),
+                (r(utc(2026, 6, 1, 9, 30), utc(2026, 6, 1, 9, 45)), BUSY),
+                (r(utc(2026, 6, 1, 17, 0), utc(2026, 6, 1, 20, 0)), TENT),
+                (r(utc(2026, 6, 1, 20, 0), utc(2026, 6, 1, 21, 0)), BUSY),
+                (r(utc(2026, 6, 1, 12, 0), utc(2026, 6, 1, 12, 0)), BUSY),
+            ],
+            w,
+        );
+        assert_eq!(
+            got,
+            [
+                bi(utc(2026, 6, 1, 8, 0), utc(2026, 6, 1, 10, 0), BUSY),
+                bi(utc(2026, 6, 1, 17, 0), utc(2026, 6, 1, 18, 0), TENT),
+            ]
+        );
+    }
+
+    #[test]
+    fn default_working_hours_are_weekdays_nine_to_five() {
+        let h = WorkingHours::default();
+        assert_eq!(h.day_spec(Weekday::Mon), "09:00-17:00");
+        assert_eq!(h.day_spec(Weekday::Fri), "09:00-17:00");
+        assert!(h.day(Weekday::Sat).is_empty() && h.day(Weekday::Sun).is_empty());
+    }
+
+    #[test]
+    fn working_hours_specs_parse_and_report_mistakes_clearly() {
+        let h = WorkingHours::from_weekday_specs(&[
+            (Weekday::Mon, "09:00-12:00, 13:00-17:00"),
+            (Weekday::Sat, "10:00-24:00"),
+            (Weekday::Sun, ""),
+        ])
+        .expect("valid specs");
+        assert_eq!(h.day_spec(Weekday::Mon), "09:00-12:00,13:00-17:00");
+        assert_eq!(h.day_spec(Weekday::Sat), "10:00-24:00");
+        assert!(h.day(Weekday::Tue).is_empty());
+        let err = |spec| WorkingHours::from_weekday_specs(&[(Weekday::Wed, spec)]).unwrap_err();
+        assert!(err("9-5").contains("Wednesday"));
+        assert!(err("17:00-09:00").contains("ends before it starts"));
+        assert!(err("09:00-12:00,11:00-13:00").contains("overlaps"));
+        assert!(err("nine").contains("HH:MM-HH:MM"));
+    }
+
+    #[test]
+    fn working_hours_round_trip_through_serde() {
+        let h = WorkingHours::from_weekday_specs(&[(Weekday::Tue, "08:00-12:00")]).expect("valid");
+        let json = serde_json::to_string(&h).expect("serialises");
+        assert_eq!(json, r#"{"tue":"08:00-12:00"}"#);
+        let back: WorkingHours = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(back, h);
+        assert!(serde_json::from_str::<WorkingHours>(r#"{"mon":"25:00-26:00"}"#).is_err());
+    }
+
+    #[test]
+    fn working_hours_follow_local_time_across_dst() {
+        let h = WorkingHours::from_weekday_specs(&[
+            (Weekday::Fri, "09:00-17:00"),
+            (Weekday::Mon, "09:00-17:00"),
+        ])
+        .expect("valid");
+        // Fri 27 March 2026 is CET, Mon 30 March is CEST.
+        let got = h.intervals(r(utc(2026, 3, 27, 0, 0), utc(2026, 3, 31, 0, 0)), Berlin);
+        assert_eq!(
+            got,
+            [
+                r(utc(2026, 3, 27, 8, 0), utc(2026, 3, 27, 16, 0)),
+                r(utc(2026, 3, 30, 7, 0), utc(2026, 3, 30, 15, 0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn free_slots_respect_hours_busy_time_buffers_and_grid() {
+        // Monday 1 June 2026, Berlin (UTC+2): working 07:00Z-15:00Z.
+        let w = r(utc(2026, 6, 1, 0, 0), utc(2026, 6, 2, 0, 0));
+        let busy = [
+            bi(utc(2026, 6, 1, 8, 0), utc(2026, 6, 1, 9, 10), BUSY),
+            bi(utc(2026, 6, 1, 12, 0), utc(2026, 6, 1, 12, 30), TENT),
+        ];
+        let opts = SlotOptions {
+            duration: TimeDelta::minutes(60),
+            buffer_after: TimeDelta::minutes(15),
+            ..SlotOptions::default()
+        };
+        let now = utc(2026, 5, 1, 0, 0);
+        let got = free_slots(&busy, w, &WorkingHours::default(), Berlin, &opts, now);
+        assert_eq!(
+            got,
+            [
+                r(utc(2026, 6, 1, 7, 0), utc(2026, 6, 1, 8, 0)),
+                // Busy until 09:10, +15 min buffer = 09:25, aligned up to 09:30.
+                r(utc(2026, 6, 1, 9, 30), utc(2026, 6, 1, 12, 0)),
+                // Tentative until 12:30, +15 min = 12:45, aligned up to 13:00.
+                r(utc(2026, 6, 1, 13, 0), utc(2026, 6, 1, 15, 0)),
+            ]
+        );
+        let slots = candidate_slots(
+            &got,
+            TimeDelta::minutes(60),
+            TimeDelta::minutes(30),
+            Berlin,
+            3,
+        );
+        assert_eq!(
+            slots,
+            [
+                r(utc(2026, 6, 1, 7, 0), utc(2026, 6, 1, 8, 0)),
+                r(utc(2026, 6, 1, 9, 30), utc(2026, 6, 1, 10, 30)),
+                r(utc(2026, 6, 1, 10, 0), utc(2026, 6, 1, 11, 0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn free_slots_honour_notice_and_horizon() {
+        let w = r(utc(2026, 6, 1, 0, 0), utc(2026, 6, 6, 0, 0));
+        let now = utc(2026, 6, 1, 7, 10);
+        let opts = SlotOptions {
+            min_notice: TimeDelta::hours(2),
+            horizon: TimeDelta::days(1),
+            ..SlotOptions::default()
+        };
+        let got = free_slots(&[], w, &WorkingHours::default(), Berlin, &opts, now);
+        assert_eq!(
+            got,
+            [
+                // Not before 09:10Z, aligned to 09:30Z (11:30 local).
+                r(utc(2026, 6, 1, 9, 30), utc(2026, 6, 1, 15, 0)),
+                // Not past now + 1 day.
+                r(utc(2026, 6, 2, 7, 0), utc(2026, 6, 2, 7, 10)),
+            ]
+            .into_iter()
+            .filter(|x| x.duration() >= opts.duration)
+            .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_grid_is_local_time_even_in_a_half_hour_zone() {
+        let tz: Tz = chrono_tz::Asia::Kolkata; // UTC+05:30
+        // 03:40Z is 09:10 local; the next :00/:30 local is 09:30 = 04:00Z.
+        assert_eq!(
+            align_up(utc(2026, 6, 1, 3, 40), TimeDelta::minutes(30), tz),
+            Some(utc(2026, 6, 1, 4, 0))
+        );
+        let hourly = align_up(utc(2026, 6, 1, 3, 40), TimeDelta::hours(1), tz);
+        assert_eq!(hourly, Some(utc(2026, 6, 1, 4, 30)));
+    }
+
+    fn arb_busy() -> impl Strategy<Value = Vec<BusyInterval>> {
+        proptest::collection::vec((0i64..(7 * 24 * 4), 0i64..24, any::<bool>()), 0..25).prop_map(
+            |v| {
+                v.into_iter()
+                    .map(|(q, len, tent)| {
+                        let start = utc(2026, 3, 23, 0, 0) + TimeDelta::minutes(15 * q);
+                        BusyInterval {
+                            start,
+                            end: start + TimeDelta::minutes(15 * len),
+                            status: if tent { TENT } else { BUSY },
+                        }
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn merged_intervals_are_sorted_disjoint_non_empty_and_inside_the_window(
+            busy in arb_busy(),
+            a in 0i64..(5 * 24 * 4),
+            len in 0i64..(4 * 24 * 4),
+        ) {
+            let w = r(utc(2026, 3, 23, 0, 0) + TimeDelta::minutes(15 * a),
+                      utc(2026, 3, 23, 0, 0) + TimeDelta::minutes(15 * (a + len)));
+            let merged = merge_busy_ranges(busy.iter().map(|b| (TimeRange { start: b.start, end: b.end }, b.status)), w);
+            for m in &merged {
+                prop_assert!(m.start < m.end);
+                prop_assert!(w.start <= m.start && m.end <= w.end);
+            }
+            for p in merged.windows(2) {
+                prop_assert!(p[0].end <= p[1].start);
+                if p[0].status == p[1].status {
+                    prop_assert!(p[0].end < p[1].start, "same-status neighbours must be merged");
+                }
+            }
+            // Every busy input instant inside the window is reported busy.
+            for b in busy.iter().filter(|b| b.status == BUSY) {
+                if let Some(c) = (TimeRange { start: b.start, end: b.end }).intersect(&w) {
+                    prop_assert!(merged.iter().any(|m| m.status == BUSY && m.start <= c.start && c.end <= m.end));
+                }
+            }
+        }
+
+        #[test]
+        fn free_slots_avoid_buffered_busy_time_and_stay_in_working_hours(
+            busy in arb_busy(),
+            before in 0i64..4,
+            after in 0i64..4,
+            dur in 1i64..5,
+            gran in prop_oneof![Just(15i64), Just(30), Just(60)],
+            now_q in 0i64..(7 * 24 * 4),
+        ) {
+            let w = r(utc(2026, 3, 23, 0, 0), utc(2026, 3, 31, 0, 0));
+            let now = utc(2026, 3, 20, 0, 0) + TimeDelta::minutes(15 * now_q);
+            let opts = SlotOptions {
+                duration: TimeDelta::minutes(15 * dur),
+                granularity: TimeDelta::minutes(gran),
+                buffer_before: TimeDelta::minutes(15 * before),
+                buffer_after: TimeDelta::minutes(15 * after),
+                min_notice: TimeDelta::minutes(90),
+                horizon: TimeDelta::days(6),
+            };
+            let hours = WorkingHours::default();
+            let free = free_slots(&busy, w, &hours, Berlin, &opts, now);
+            let working = hours.intervals(w, Berlin);
+            for f in &free {
+                prop_assert!(f.duration() >= opts.duration);
+                prop_assert!(f.start >= now + opts.min_notice && f.end <= now + opts.horizon);
+                prop_assert!(working.iter().any(|h| h.start <= f.start && f.end <= h.end));
+                let local = f.start.with_timezone(&Berlin);
+                prop_assert_eq!(i64::from(local.minute()) % gran.min(60), 0);
+                for b in &busy {
+                    let widened = TimeRange { start: b.start - opts.buffer_before, end: b.end + opts.buffer_after };
+                    prop_assert!(widened.intersect(f).is_none(), "{:?} overlaps {:?}", f, widened);
+                }
+            }
+            prop_assert!(free.windows(2).all(|p| p[0].end < p[1].start));
+            for s in candidate_slots(&free, opts.duration, opts.granularity, Berlin, 5) {
+                prop_assert_eq!(s.duration(), opts.duration);
+                prop_assert!(free.iter().any(|f| f.start <= s.start && s.end <= f.end));
+            }
+        }
+    }
 }

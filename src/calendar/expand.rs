@@ -209,16 +209,28 @@ fn naive_sub(t: NaiveDateTime, d: TimeDelta) -> NaiveDateTime {
 #[derive(Debug, Clone, Copy)]
 struct Frame {
     zone: Tz,
-    owner_tz: Tz,
 }
 
 impl Frame {
-    /// The wall-clock reading of `t` in this frame.
+    /// The wall-clock reading of `t` in this frame. A floating or DATE value
+    /// attached to a series (RDATE, EXDATE, RECURRENCE-ID) is read as the
+    /// series' own wall clock, as recurring-ical-events reads it; for a
+    /// floating or all-day series that is the owner's zone anyway.
     fn local_of(&self, t: &IcalTime) -> NaiveDateTime {
-        if t.zone(self.owner_tz) == self.zone {
-            t.naive_local()
-        } else {
-            self.local_at(t.to_utc(self.owner_tz))
+        match *t {
+            IcalTime::Date(_) | IcalTime::Floating(_) => t.naive_local(),
+            IcalTime::Utc(u) => self.local_at(u),
+            IcalTime::Zoned { local, tz } if tz == self.zone => local,
+            IcalTime::Zoned { local, tz } => self.local_at(local_to_utc(local, tz)),
+        }
+    }
+
+    /// The instant `t` denotes when read as part of this series (see [`Self::local_of`]).
+    fn instant_of(&self, t: &IcalTime) -> DateTime<Utc> {
+        match *t {
+            IcalTime::Utc(u) => u,
+            IcalTime::Zoned { local, tz } => local_to_utc(local, tz),
+            IcalTime::Date(_) | IcalTime::Floating(_) => self.instant(t.naive_local()),
         }
     }
 
@@ -406,52 +418,53 @@ fn skip_ahead(
     }
     let n = i64::from(interval.max(1));
     let periods = |elapsed: i64| (elapsed - 1).max(0) / n * n;
-    let shifted = match freq {
-        Frequency::Yearly => {
-            let k = periods(i64::from(lo.year()) - i64::from(start.year()));
-            i32::try_from(k)
-                .ok()
-                .and_then(|k| start.year().checked_add(k))
-                .and_then(|y| NaiveDate::from_ymd_opt(y, 1, 1))
-                .map(|d| d.and_time(NaiveTime::MIN))
-        }
-        Frequency::Monthly => {
-            let months = (i64::from(lo.year()) - i64::from(start.year())) * 12
-                + i64::from(lo.month0())
-                - i64::from(start.month0());
-            let k = periods(months);
-            let first = start.date().with_day(1);
-            u32::try_from(k)
-                .ok()
-                .and_then(|k| first?.checked_add_months(Months::new(k)))
-                .map(|d| d.and_time(NaiveTime::MIN))
-        }
-        Frequency::Weekly => {
-            let back = (start.weekday().num_days_from_monday() + 7
-                - week_start.num_days_from_monday())
-                % 7;
-            let week0 = start.date() - Days::new(u64::from(back));
-            let k = periods((lo.date() - week0).num_days() / 7);
-            u64::try_from(k * 7)
-                .ok()
-                .and_then(|d| week0.checked_add_days(Days::new(d)))
-                .map(|d| d.and_time(NaiveTime::MIN))
-        }
-        Frequency::Daily => {
-            let k = periods((lo.date() - start.date()).num_days());
-            u64::try_from(k)
-                .ok()
-                .and_then(|d| start.date().checked_add_days(Days::new(d)))
-                .map(|d| d.and_time(NaiveTime::MIN))
-        }
-        Frequency::Hourly => {
-            TimeDelta::try_hours(periods((lo - start).num_hours())).map(|d| naive_add(start, d))
-        }
-        Frequency::Minutely => TimeDelta::try_minutes(periods((lo - start).num_minutes()))
-            .map(|d| naive_add(start, d)),
-        Frequency::Secondly => TimeDelta::try_seconds(periods((lo - start).num_seconds()))
-            .map(|d| naive_add(start, d)),
-    };
+    let shifted =
+        match freq {
+            Frequency::Yearly => {
+                let k = periods(i64::from(lo.year()) - i64::from(start.year()));
+                i32::try_from(k)
+                    .ok()
+                    .and_then(|k| start.year().checked_add(k))
+                    .and_then(|y| NaiveDate::from_ymd_opt(y, 1, 1))
+                    .map(|d| d.and_time(NaiveTime::MIN))
+            }
+            Frequency::Monthly => {
+                let months = (i64::from(lo.year()) - i64::from(start.year())) * 12
+                    + i64::from(lo.month0())
+                    - i64::from(start.month0());
+                let k = periods(months);
+                let first = start.date().with_day(1);
+                u32::try_from(k)
+                    .ok()
+                    .and_then(|k| first?.checked_add_months(Months::new(k)))
+                    .map(|d| d.and_time(NaiveTime::MIN))
+            }
+            Frequency::Weekly => {
+                let back = (start.weekday().num_days_from_monday() + 7
+                    - week_start.num_days_from_monday())
+                    % 7;
+                let week0 = start.date() - Days::new(u64::from(back));
+                let k = periods((lo.date() - week0).num_days() / 7);
+                u64::try_from(k * 7)
+                    .ok()
+                    .and_then(|d| week0.checked_add_days(Days::new(d)))
+                    .map(|d| d.and_time(NaiveTime::MIN))
+            }
+            Frequency::Daily => {
+                let k = periods((lo.date() - start.date()).num_days());
+                u64::try_from(k)
+                    .ok()
+                    .and_then(|d| start.date().checked_add_days(Days::new(d)))
+                    .map(|d| d.and_time(NaiveTime::MIN))
+            }
+            Frequency::Hourly => {
+                TimeDelta::try_hours(periods((lo - start).num_hours())).map(|d| naive_add(start, d))
+            }
+            Frequency::Minutely => TimeDelta::try_minutes(periods((lo - start).num_minutes()))
+                .map(|d| naive_add(start, d)),
+            Frequency::Secondly => TimeDelta::try_seconds(periods((lo - start).num_seconds()))
+                .map(|d| naive_add(start, d)),
+        };
     match shifted {
         Some(s) if s >= start && s <= lo => s,
         _ => start,
@@ -591,7 +604,10 @@ impl<'a> SeriesPlan<'a> {
             // A component without RECURRENCE-ID among the overrides is not
             // an override; the importer is expected to have made it the master.
             let Some(rid) = c.recurrence_id else { continue };
-            let rid_instant = rid.time.to_utc(owner_tz);
+            let rid_instant = match frame {
+                Some(f) => f.instant_of(&rid.time),
+                None => rid.time.to_utc(owner_tz),
+            };
             if overrides
                 .get(&rid_instant)
                 .is_some_and(|o| o.comp.sequence > c.sequence)
@@ -600,7 +616,6 @@ impl<'a> SeriesPlan<'a> {
             }
             let own = Frame {
                 zone: c.start.zone(owner_tz),
-                owner_tz,
             };
             let start = c.start.to_utc(owner_tz);
             let span = Span::of(c, owner_tz);
@@ -629,9 +644,9 @@ impl<'a> SeriesPlan<'a> {
     fn expand(&self, window: TimeRange) -> Result<Vec<Instance>, RecurrenceError> {
         let mut out = Vec::new();
         let excluded = |rid: DateTime<Utc>, local: NaiveDateTime| {
-            self.master.as_ref().is_some_and(|m| {
-                m.ex_instants.contains(&rid) || m.ex_dates.contains(&local.date())
-            })
+            self.master
+                .as_ref()
+                .is_some_and(|m| m.ex_instants.contains(&rid) || m.ex_dates.contains(&local.date()))
         };
         // Overrides are instances in their own right (RFC 5545 §3.8.4.4 lets
         // a RECURRENCE-ID name a slot the rule does not produce), so they are
@@ -691,13 +706,13 @@ impl<'a> SeriesPlan<'a> {
         }
         let slack = TimeDelta::days(1);
         let lo = naive_sub(
-            naive_sub(naive_sub(m.frame.local_at(window.start), longest), max_shift),
+            naive_sub(
+                naive_sub(m.frame.local_at(window.start), longest),
+                max_shift,
+            ),
             slack,
         );
-        let hi = naive_add(
-            naive_sub(m.frame.local_at(window.end), min_shift),
-            slack,
-        );
+        let hi = naive_add(naive_sub(m.frame.local_at(window.end), min_shift), slack);
 
         let mut slots: BTreeMap<DateTime<Utc>, Slot> = BTreeMap::new();
         let add = |slots: &mut BTreeMap<DateTime<Utc>, Slot>,
@@ -798,7 +813,6 @@ impl<'a> MasterPlan<'a> {
     fn new(comp: &'a EventComponent, uid: &str, owner_tz: Tz) -> Result<Self, RecurrenceError> {
         let frame = Frame {
             zone: comp.start.zone(owner_tz),
-            owner_tz,
         };
         let date_based = comp.start.is_date();
         let dtstart = comp.start.naive_local();
@@ -818,10 +832,9 @@ impl<'a> MasterPlan<'a> {
         // ends before it; recurring-ical-events drops it in that case too.
         let start_instant = frame.instant(dtstart);
         let include_dtstart = rules.is_empty()
-            || rules.iter().any(|r| {
-                r.until
-                    .is_none_or(|u| u.allows(dtstart, start_instant))
-            });
+            || rules
+                .iter()
+                .any(|r| r.until.is_none_or(|u| u.allows(dtstart, start_instant)));
         let rdates = comp
             .rdates
             .iter()
@@ -830,7 +843,7 @@ impl<'a> MasterPlan<'a> {
                 let start = frame.instant(local);
                 let period = r
                     .end
-                    .map(|e| (e.to_utc(owner_tz) - start).max(TimeDelta::zero()));
+                    .map(|e| (frame.instant_of(&e) - start).max(TimeDelta::zero()));
                 Slot {
                     local,
                     start,
@@ -848,7 +861,7 @@ impl<'a> MasterPlan<'a> {
                     ex_dates.insert(*d);
                 }
                 other => {
-                    ex_instants.insert(other.to_utc(owner_tz));
+                    ex_instants.insert(frame.instant_of(other));
                 }
             }
         }
@@ -870,9 +883,7 @@ impl<'a> MasterPlan<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        Classification, IcalDuration, RDate, RecurrenceId, Transparency,
-    };
+    use crate::domain::{Classification, IcalDuration, RDate, RecurrenceId, Transparency};
     use chrono::NaiveDate;
     use chrono_tz::America::New_York;
     use chrono_tz::Europe::Berlin;
@@ -965,7 +976,13 @@ mod tests {
     fn local_starts(instances: &[Instance], tz: Tz) -> Vec<String> {
         instances
             .iter()
-            .map(|i| i.range.start.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+            .map(|i| {
+                i.range
+                    .start
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
             .collect()
     }
 
@@ -977,7 +994,11 @@ mod tests {
     fn weekly_berlin_meeting_stays_at_ten_local_across_dst() {
         let m = with_rule(hour_long(zoned(Berlin, 2026, 3, 16, 10, 0)), "FREQ=WEEKLY");
         let s = series(Some(m), vec![]);
-        let got = expand(&s, win(utc(2026, 3, 16, 0, 0), utc(2026, 4, 6, 0, 0)), Berlin);
+        let got = expand(
+            &s,
+            win(utc(2026, 3, 16, 0, 0), utc(2026, 4, 6, 0, 0)),
+            Berlin,
+        );
         assert_eq!(
             local_starts(&got, Berlin),
             ["2026-03-16 10:00", "2026-03-23 10:00", "2026-03-30 10:00"]
@@ -985,7 +1006,11 @@ mod tests {
         // 09:00Z before the change (CET), 08:00Z after it (CEST).
         assert_eq!(got[1].range.start, utc(2026, 3, 23, 9, 0));
         assert_eq!(got[2].range.start, utc(2026, 3, 30, 8, 0));
-        let autumn = expand(&s, win(utc(2026, 10, 19, 0, 0), utc(2026, 11, 3, 0, 0)), Berlin);
+        let autumn = expand(
+            &s,
+            win(utc(2026, 10, 19, 0, 0), utc(2026, 11, 3, 0, 0)),
+            Berlin,
+        );
         assert_eq!(
             local_starts(&autumn, Berlin),
             ["2026-10-19 10:00", "2026-10-26 10:00", "2026-11-02 10:00"]
@@ -998,14 +1023,22 @@ mod tests {
     fn new_york_daily_standup_keeps_local_time_in_both_directions() {
         let m = with_rule(hour_long(zoned(New_York, 2026, 3, 6, 9, 30)), "FREQ=DAILY");
         let s = series(Some(m), vec![]);
-        let spring = expand(&s, win(utc(2026, 3, 7, 0, 0), utc(2026, 3, 10, 0, 0)), Berlin);
+        let spring = expand(
+            &s,
+            win(utc(2026, 3, 7, 0, 0), utc(2026, 3, 10, 0, 0)),
+            Berlin,
+        );
         assert_eq!(
             local_starts(&spring, New_York),
             ["2026-03-07 09:30", "2026-03-08 09:30", "2026-03-09 09:30"]
         );
         assert_eq!(spring[0].range.start, utc(2026, 3, 7, 14, 30));
         assert_eq!(spring[1].range.start, utc(2026, 3, 8, 13, 30));
-        let autumn = expand(&s, win(utc(2026, 10, 31, 0, 0), utc(2026, 11, 3, 0, 0)), Berlin);
+        let autumn = expand(
+            &s,
+            win(utc(2026, 10, 31, 0, 0), utc(2026, 11, 3, 0, 0)),
+            Berlin,
+        );
         assert_eq!(
             local_starts(&autumn, New_York),
             ["2026-10-31 09:30", "2026-11-01 09:30", "2026-11-02 09:30"]
@@ -1015,7 +1048,10 @@ mod tests {
 
     #[test]
     fn a_start_in_the_spring_gap_moves_forward_by_the_gap() {
-        let m = with_rule(hour_long(zoned(Berlin, 2026, 3, 28, 2, 30)), "FREQ=DAILY;COUNT=3");
+        let m = with_rule(
+            hour_long(zoned(Berlin, 2026, 3, 28, 2, 30)),
+            "FREQ=DAILY;COUNT=3",
+        );
         let got = expand(&series(Some(m), vec![]), year_2026(), Berlin);
         assert_eq!(
             local_starts(&got, Berlin),
@@ -1098,17 +1134,41 @@ mod tests {
     #[test]
     fn every_frequency_expands() {
         let cases = [
-            ("FREQ=YEARLY;COUNT=3", vec!["2026-02-10 10:00", "2027-02-10 10:00", "2028-02-10 10:00"]),
-            ("FREQ=MONTHLY;COUNT=3", vec!["2026-02-10 10:00", "2026-03-10 10:00", "2026-04-10 10:00"]),
-            ("FREQ=WEEKLY;INTERVAL=2;COUNT=3", vec!["2026-02-10 10:00", "2026-02-24 10:00", "2026-03-10 10:00"]),
-            ("FREQ=DAILY;INTERVAL=3;COUNT=3", vec!["2026-02-10 10:00", "2026-02-13 10:00", "2026-02-16 10:00"]),
-            ("FREQ=HOURLY;INTERVAL=5;COUNT=3", vec!["2026-02-10 10:00", "2026-02-10 15:00", "2026-02-10 20:00"]),
-            ("FREQ=MINUTELY;INTERVAL=20;COUNT=3", vec!["2026-02-10 10:00", "2026-02-10 10:20", "2026-02-10 10:40"]),
-            ("FREQ=SECONDLY;INTERVAL=60;COUNT=2", vec!["2026-02-10 10:00", "2026-02-10 10:01"]),
+            (
+                "FREQ=YEARLY;COUNT=3",
+                vec!["2026-02-10 10:00", "2027-02-10 10:00", "2028-02-10 10:00"],
+            ),
+            (
+                "FREQ=MONTHLY;COUNT=3",
+                vec!["2026-02-10 10:00", "2026-03-10 10:00", "2026-04-10 10:00"],
+            ),
+            (
+                "FREQ=WEEKLY;INTERVAL=2;COUNT=3",
+                vec!["2026-02-10 10:00", "2026-02-24 10:00", "2026-03-10 10:00"],
+            ),
+            (
+                "FREQ=DAILY;INTERVAL=3;COUNT=3",
+                vec!["2026-02-10 10:00", "2026-02-13 10:00", "2026-02-16 10:00"],
+            ),
+            (
+                "FREQ=HOURLY;INTERVAL=5;COUNT=3",
+                vec!["2026-02-10 10:00", "2026-02-10 15:00", "2026-02-10 20:00"],
+            ),
+            (
+                "FREQ=MINUTELY;INTERVAL=20;COUNT=3",
+                vec!["2026-02-10 10:00", "2026-02-10 10:20", "2026-02-10 10:40"],
+            ),
+            (
+                "FREQ=SECONDLY;INTERVAL=60;COUNT=2",
+                vec!["2026-02-10 10:00", "2026-02-10 10:01"],
+            ),
         ];
         let wide = win(utc(2026, 1, 1, 0, 0), utc(2030, 1, 1, 0, 0));
         for (rule, want) in cases {
-            let m = with_rule(event(zoned(Berlin, 2026, 2, 10, 10, 0), EventEnd::Unspecified), rule);
+            let m = with_rule(
+                event(zoned(Berlin, 2026, 2, 10, 10, 0), EventEnd::Unspecified),
+                rule,
+            );
             let got = expand(&series(Some(m), vec![]), wide, Berlin);
             assert_eq!(local_starts(&got, Berlin), want, "{rule}");
         }
@@ -1145,7 +1205,12 @@ mod tests {
         let got = expand(&series(Some(m), vec![]), year_2026(), Berlin);
         assert_eq!(
             local_starts(&got, Berlin),
-            ["2026-01-30 15:00", "2026-02-27 15:00", "2026-03-31 15:00", "2026-04-30 15:00"]
+            [
+                "2026-01-30 15:00",
+                "2026-02-27 15:00",
+                "2026-03-31 15:00",
+                "2026-04-30 15:00"
+            ]
         );
     }
 
@@ -1170,13 +1235,19 @@ mod tests {
             "FREQ=YEARLY;BYYEARDAY=100;COUNT=2",
         );
         let got = expand(&series(Some(yd), vec![]), wide, Berlin);
-        assert_eq!(local_starts(&got, Berlin), ["2026-04-10 00:00", "2027-04-10 00:00"]);
+        assert_eq!(
+            local_starts(&got, Berlin),
+            ["2026-04-10 00:00", "2027-04-10 00:00"]
+        );
         let wk = with_rule(
             event(IcalTime::Date(nd(2026, 5, 11)), EventEnd::Unspecified),
             "FREQ=YEARLY;BYWEEKNO=20;BYDAY=MO;COUNT=2",
         );
         let got = expand(&series(Some(wk), vec![]), wide, Berlin);
-        assert_eq!(local_starts(&got, Berlin), ["2026-05-11 00:00", "2027-05-17 00:00"]);
+        assert_eq!(
+            local_starts(&got, Berlin),
+            ["2026-05-11 00:00", "2027-05-17 00:00"]
+        );
         let bm = with_rule(
             event(IcalTime::Date(nd(2026, 1, 1)), EventEnd::Unspecified),
             "FREQ=YEARLY;BYMONTH=1,7;BYMONTHDAY=1;COUNT=3",
@@ -1192,8 +1263,14 @@ mod tests {
     fn wkst_changes_biweekly_expansion_as_in_rfc_5545() {
         let start = IcalTime::Floating(ndt(1997, 8, 5, 9, 0));
         let w = win(utc(1997, 1, 1, 0, 0), utc(1998, 1, 1, 0, 0));
-        let mo = with_rule(hour_long(start), "FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU;WKST=MO");
-        let su = with_rule(hour_long(start), "FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU;WKST=SU");
+        let mo = with_rule(
+            hour_long(start),
+            "FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU;WKST=MO",
+        );
+        let su = with_rule(
+            hour_long(start),
+            "FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU;WKST=SU",
+        );
         let days = |c| -> Vec<String> {
             expand(&series(Some(c), vec![]), w, Tz::UTC)
                 .iter()
@@ -1208,7 +1285,12 @@ mod tests {
     fn until_is_inclusive_in_every_form() {
         let start = zoned(Berlin, 2026, 6, 1, 10, 0);
         let count = |rule: &str| {
-            expand(&series(Some(with_rule(hour_long(start), rule)), vec![]), year_2026(), Berlin).len()
+            expand(
+                &series(Some(with_rule(hour_long(start), rule)), vec![]),
+                year_2026(),
+                Berlin,
+            )
+            .len()
         };
         // 2026-06-03 10:00 CEST is 08:00Z.
         assert_eq!(count("FREQ=DAILY;UNTIL=20260603T080000Z"), 3);
@@ -1255,7 +1337,10 @@ mod tests {
 
     #[test]
     fn rdate_adds_instances_and_a_period_keeps_its_own_end() {
-        let mut m = with_rule(hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)), "FREQ=DAILY;COUNT=2");
+        let mut m = with_rule(
+            hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
+            "FREQ=DAILY;COUNT=2",
+        );
         m.rdates = vec![
             RDate {
                 start: zoned(Berlin, 2026, 6, 10, 15, 0),
@@ -1274,7 +1359,12 @@ mod tests {
         let got = expand(&series(Some(m), vec![]), year_2026(), Berlin);
         assert_eq!(
             local_starts(&got, Berlin),
-            ["2026-06-01 10:00", "2026-06-02 10:00", "2026-06-10 15:00", "2026-06-11 14:00"]
+            [
+                "2026-06-01 10:00",
+                "2026-06-02 10:00",
+                "2026-06-10 15:00",
+                "2026-06-11 14:00"
+            ]
         );
         assert_eq!(got[2].range.duration(), TimeDelta::hours(1));
         assert_eq!(got[3].range.duration(), TimeDelta::minutes(15));
@@ -1291,23 +1381,74 @@ mod tests {
             end: None,
         }];
         let got = expand(&series(Some(m), vec![]), year_2026(), Berlin);
-        assert_eq!(local_starts(&got, Berlin), ["2026-06-01 00:00", "2026-07-04 00:00"]);
+        assert_eq!(
+            local_starts(&got, Berlin),
+            ["2026-06-01 00:00", "2026-07-04 00:00"]
+        );
         assert!(got.iter().all(|i| i.all_day));
     }
 
     #[test]
     fn exdate_removes_by_instant_and_a_date_exdate_removes_that_local_day() {
-        let mut m = with_rule(hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)), "FREQ=DAILY;COUNT=4");
+        let mut m = with_rule(
+            hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
+            "FREQ=DAILY;COUNT=4",
+        );
         m.exdates = vec![
             IcalTime::Utc(utc(2026, 6, 2, 8, 0)),
             IcalTime::Date(nd(2026, 6, 4)),
         ];
         let got = expand(&series(Some(m), vec![]), year_2026(), Berlin);
-        assert_eq!(local_starts(&got, Berlin), ["2026-06-01 10:00", "2026-06-03 10:00"]);
+        assert_eq!(
+            local_starts(&got, Berlin),
+            ["2026-06-01 10:00", "2026-06-03 10:00"]
+        );
+    }
+
+    #[test]
+    fn floating_exdate_and_recurrence_id_on_a_zoned_series_use_its_wall_clock() {
+        let mut m = with_rule(
+            hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
+            "FREQ=DAILY;COUNT=3",
+        );
+        m.exdates = vec![IcalTime::Floating(ndt(2026, 6, 2, 10, 0))];
+        let o = override_of(
+            IcalTime::Floating(ndt(2026, 6, 3, 10, 0)),
+            zoned(Berlin, 2026, 6, 3, 15, 0),
+            3600,
+        );
+        // The owner lives elsewhere: the floating values still mean Berlin wall-clock here.
+        let got = expand(&series(Some(m), vec![o]), year_2026(), New_York);
+        assert_eq!(
+            local_starts(&got, Berlin),
+            ["2026-06-01 10:00", "2026-06-03 15:00"]
+        );
+    }
+
+    #[test]
+    fn an_all_day_series_is_overridden_by_a_date_recurrence_id() {
+        let m = with_rule(
+            event(IcalTime::Date(nd(2026, 6, 1)), EventEnd::Unspecified),
+            "FREQ=WEEKLY;COUNT=3",
+        );
+        let mut o = event(IcalTime::Date(nd(2026, 6, 9)), EventEnd::Unspecified);
+        o.recurrence_id = Some(RecurrenceId {
+            time: IcalTime::Date(nd(2026, 6, 8)),
+            this_and_future: false,
+        });
+        let got = expand(&series(Some(m), vec![o]), year_2026(), New_York);
+        assert_eq!(
+            local_starts(&got, New_York),
+            ["2026-06-01 00:00", "2026-06-09 00:00", "2026-06-15 00:00"]
+        );
+        assert!(got.iter().all(|i| i.all_day));
     }
 
     fn weekly_with_moved_and_cancelled() -> EventSeries {
-        let m = with_rule(hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)), "FREQ=WEEKLY;COUNT=4");
+        let m = with_rule(
+            hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
+            "FREQ=WEEKLY;COUNT=4",
+        );
         // Week 2 moves to Tuesday 14:00 for 30 minutes; week 3 is cancelled.
         let moved = override_of(
             zoned(Berlin, 2026, 6, 8, 10, 0),
@@ -1340,17 +1481,28 @@ mod tests {
     fn a_moved_occurrence_is_found_from_its_new_time_not_its_slot() {
         let s = weekly_with_moved_and_cancelled();
         // Window holds the new time (Tuesday) but not the original slot (Monday).
-        let tue = expand(&s, win(utc(2026, 6, 9, 0, 0), utc(2026, 6, 10, 0, 0)), Berlin);
+        let tue = expand(
+            &s,
+            win(utc(2026, 6, 9, 0, 0), utc(2026, 6, 10, 0, 0)),
+            Berlin,
+        );
         assert_eq!(local_starts(&tue, Berlin), ["2026-06-09 14:00"]);
         // Window holds the original slot only: nothing there any more.
-        let mon = expand(&s, win(utc(2026, 6, 8, 0, 0), utc(2026, 6, 9, 0, 0)), Berlin);
+        let mon = expand(
+            &s,
+            win(utc(2026, 6, 8, 0, 0), utc(2026, 6, 9, 0, 0)),
+            Berlin,
+        );
         assert!(mon.is_empty());
     }
 
     #[test]
     fn an_instance_starting_before_the_window_but_overlapping_it_is_included() {
         let m = with_rule(
-            event(zoned(Berlin, 2026, 6, 1, 22, 0), EventEnd::End(zoned(Berlin, 2026, 6, 2, 2, 0))),
+            event(
+                zoned(Berlin, 2026, 6, 1, 22, 0),
+                EventEnd::End(zoned(Berlin, 2026, 6, 2, 2, 0)),
+            ),
             "FREQ=DAILY",
         );
         let got = expand(
@@ -1373,7 +1525,10 @@ mod tests {
 
     #[test]
     fn thisandfuture_shifts_later_instances_and_changes_their_duration() {
-        let m = with_rule(hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)), "FREQ=WEEKLY;COUNT=5");
+        let m = with_rule(
+            hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
+            "FREQ=WEEKLY;COUNT=5",
+        );
         let tf = this_and_future(
             zoned(Berlin, 2026, 6, 15, 10, 0),
             zoned(Berlin, 2026, 6, 15, 11, 0),
@@ -1414,9 +1569,17 @@ mod tests {
             "Thursdays",
         );
         let s = series(Some(m), vec![tf]);
-        let thu = expand(&s, win(utc(2026, 6, 25, 0, 0), utc(2026, 6, 26, 0, 0)), Berlin);
+        let thu = expand(
+            &s,
+            win(utc(2026, 6, 25, 0, 0), utc(2026, 6, 26, 0, 0)),
+            Berlin,
+        );
         assert_eq!(local_starts(&thu, Berlin), ["2026-06-25 10:00"]);
-        let mon = expand(&s, win(utc(2026, 6, 22, 0, 0), utc(2026, 6, 23, 0, 0)), Berlin);
+        let mon = expand(
+            &s,
+            win(utc(2026, 6, 22, 0, 0), utc(2026, 6, 23, 0, 0)),
+            Berlin,
+        );
         assert!(mon.is_empty());
     }
 
@@ -1431,12 +1594,18 @@ mod tests {
         );
         tf.status = EventStatus::Cancelled;
         let got = expand(&series(Some(m), vec![tf]), year_2026(), Berlin);
-        assert_eq!(local_starts(&got, Berlin), ["2026-06-01 10:00", "2026-06-08 10:00"]);
+        assert_eq!(
+            local_starts(&got, Berlin),
+            ["2026-06-01 10:00", "2026-06-08 10:00"]
+        );
     }
 
     #[test]
     fn the_latest_thisandfuture_before_an_instance_wins() {
-        let m = with_rule(hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)), "FREQ=WEEKLY;COUNT=6");
+        let m = with_rule(
+            hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
+            "FREQ=WEEKLY;COUNT=6",
+        );
         let a = this_and_future(
             zoned(Berlin, 2026, 6, 8, 10, 0),
             zoned(Berlin, 2026, 6, 8, 11, 0),
@@ -1450,11 +1619,19 @@ mod tests {
             "B",
         );
         let got = expand(&series(Some(m), vec![b, a]), year_2026(), Berlin);
-        let summaries: Vec<_> = got.iter().map(|i| i.details.summary.clone().unwrap_or_default()).collect();
+        let summaries: Vec<_> = got
+            .iter()
+            .map(|i| i.details.summary.clone().unwrap_or_default())
+            .collect();
         assert_eq!(summaries, ["Master", "A", "A", "B", "B", "B"]);
         assert_eq!(
             local_starts(&got, Berlin)[2..],
-            ["2026-06-15 11:00", "2026-06-22 12:00", "2026-06-29 12:00", "2026-07-06 12:00"]
+            [
+                "2026-06-15 11:00",
+                "2026-06-22 12:00",
+                "2026-06-29 12:00",
+                "2026-07-06 12:00"
+            ]
         );
     }
 
@@ -1471,7 +1648,10 @@ mod tests {
 
     #[test]
     fn an_override_for_a_slot_the_rule_never_produces_is_still_an_instance() {
-        let m = with_rule(hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)), "FREQ=WEEKLY;COUNT=2");
+        let m = with_rule(
+            hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
+            "FREQ=WEEKLY;COUNT=2",
+        );
         let o = override_of(
             zoned(Berlin, 2026, 6, 3, 10, 0),
             zoned(Berlin, 2026, 6, 3, 12, 0),
@@ -1483,18 +1663,27 @@ mod tests {
 
     #[test]
     fn the_override_with_the_highest_sequence_wins() {
-        let m = with_rule(hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)), "FREQ=WEEKLY;COUNT=2");
+        let m = with_rule(
+            hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
+            "FREQ=WEEKLY;COUNT=2",
+        );
         let rid = zoned(Berlin, 2026, 6, 8, 10, 0);
         let mut newer = override_of(rid, zoned(Berlin, 2026, 6, 8, 16, 0), 1800);
         newer.sequence = 2;
         let older = override_of(rid, zoned(Berlin, 2026, 6, 8, 12, 0), 1800);
         let got = expand(&series(Some(m), vec![newer, older]), year_2026(), Berlin);
-        assert_eq!(local_starts(&got, Berlin), ["2026-06-01 10:00", "2026-06-08 16:00"]);
+        assert_eq!(
+            local_starts(&got, Berlin),
+            ["2026-06-01 10:00", "2026-06-08 16:00"]
+        );
     }
 
     #[test]
     fn transparent_and_tentative_instances_are_kept_with_their_status() {
-        let mut m = with_rule(hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)), "FREQ=DAILY;COUNT=2");
+        let mut m = with_rule(
+            hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
+            "FREQ=DAILY;COUNT=2",
+        );
         m.transparency = Transparency::Transparent;
         let got = expand(&series(Some(m.clone()), vec![]), year_2026(), Berlin);
         assert_eq!(got.len(), 2);
@@ -1502,7 +1691,10 @@ mod tests {
         m.transparency = Transparency::Opaque;
         m.status = EventStatus::Tentative;
         let got = expand(&series(Some(m.clone()), vec![]), year_2026(), Berlin);
-        assert_eq!(got[0].busy_status(), Some(crate::domain::BusyStatus::Tentative));
+        assert_eq!(
+            got[0].busy_status(),
+            Some(crate::domain::BusyStatus::Tentative)
+        );
         m.status = EventStatus::Cancelled;
         assert!(expand(&series(Some(m), vec![]), year_2026(), Berlin).is_empty());
     }
@@ -1510,7 +1702,10 @@ mod tests {
     #[test]
     fn several_rrules_are_united_without_duplicates() {
         let mut m = hour_long(zoned(Berlin, 2026, 6, 1, 10, 0));
-        m.rrules = vec!["FREQ=WEEKLY;BYDAY=MO;COUNT=2".into(), "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=3".into()];
+        m.rrules = vec![
+            "FREQ=WEEKLY;BYDAY=MO;COUNT=2".into(),
+            "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=3".into(),
+        ];
         let got = expand(&series(Some(m), vec![]), year_2026(), Berlin);
         assert_eq!(
             local_starts(&got, Berlin),
@@ -1526,7 +1721,11 @@ mod tests {
         );
         let s = series(Some(m), vec![]);
         let t0 = std::time::Instant::now();
-        let got = expand(&s, win(utc(2020, 1, 1, 0, 0), utc(2100, 1, 1, 0, 0)), Berlin);
+        let got = expand(
+            &s,
+            win(utc(2020, 1, 1, 0, 0), utc(2100, 1, 1, 0, 0)),
+            Berlin,
+        );
         assert_eq!(local_starts(&got, Berlin), ["2026-02-01 10:00"]);
         let monthly = with_rule(
             hour_long(zoned(Berlin, 2026, 2, 1, 10, 0)),
@@ -1534,7 +1733,11 @@ mod tests {
         );
         let got = expand(&series(Some(monthly), vec![]), year_2026(), Berlin);
         assert_eq!(got.len(), 1);
-        assert!(t0.elapsed() < std::time::Duration::from_secs(5), "took {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            t0.elapsed()
+        );
     }
 
     #[test]
@@ -1570,10 +1773,16 @@ mod tests {
 
     #[test]
     fn broken_rules_are_reported_with_the_event_and_rule() {
-        let m = with_rule(hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)), "FREQ=FORTNIGHTLY");
+        let m = with_rule(
+            hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
+            "FREQ=FORTNIGHTLY",
+        );
         let err = expand_series(&series(Some(m), vec![]), year_2026(), Berlin);
         assert!(matches!(err, Err(RecurrenceError::BadRule { ref uid, .. }) if uid == "ev@test"));
-        let m = with_rule(hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)), "FREQ=DAILY;UNTIL=tomorrow");
+        let m = with_rule(
+            hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
+            "FREQ=DAILY;UNTIL=tomorrow",
+        );
         assert!(validate_series(&series(Some(m), vec![]), Berlin).is_err());
     }
 
@@ -1583,7 +1792,10 @@ mod tests {
             hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)),
             "RRULE:freq=daily;count=2;X-FOO=bar;",
         );
-        assert_eq!(expand(&series(Some(m), vec![]), year_2026(), Berlin).len(), 2);
+        assert_eq!(
+            expand(&series(Some(m), vec![]), year_2026(), Berlin).len(),
+            2
+        );
     }
 
     #[test]
@@ -1630,7 +1842,10 @@ mod tests {
                 0u32..24,
                 prop_oneof![Just(0i64), Just(1800), Just(3600 * 3), Just(86_400 * 2)],
                 any::<bool>(),
-                proptest::collection::vec((0usize..60, 0i64..(3 * 24), any::<bool>(), any::<bool>()), 0..3),
+                proptest::collection::vec(
+                    (0usize..60, 0i64..(3 * 24), any::<bool>(), any::<bool>()),
+                    0..3,
+                ),
             )
                 .prop_map(
                     |(tz, freq, extra, bound, interval, day, hour, secs, all_day, ovs)| {
@@ -1651,7 +1866,10 @@ mod tests {
                         };
                         let mut m = event(
                             start,
-                            EventEnd::Duration(IcalDuration { days: 0, seconds: secs }),
+                            EventEnd::Duration(IcalDuration {
+                                days: 0,
+                                seconds: secs,
+                            }),
                         );
                         m.rrules = vec![format!("FREQ={freq};INTERVAL={interval}{extra}{bound}")];
                         let mut s = series(Some(m.clone()), vec![]);
@@ -1664,9 +1882,13 @@ mod tests {
                             for (pick, move_h, tf, cancel) in ovs {
                                 if let Some(i) = all.get(pick * 7 % all.len().max(1)) {
                                     let rid = IcalTime::Utc(i.recurrence_id);
-                                    let to = IcalTime::Utc(i.range.start + TimeDelta::hours(move_h));
+                                    let to =
+                                        IcalTime::Utc(i.range.start + TimeDelta::hours(move_h));
                                     let mut o = override_of(rid, to, 2700);
-                                    o.recurrence_id = Some(RecurrenceId { time: rid, this_and_future: tf });
+                                    o.recurrence_id = Some(RecurrenceId {
+                                        time: rid,
+                                        this_and_future: tf,
+                                    });
                                     if cancel {
                                         o.status = EventStatus::Cancelled;
                                     }

@@ -279,3 +279,261 @@ fn merge_sorted(a: Vec<Instance>, b: Vec<Instance>) -> Vec<Instance> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::availability::merge_busy;
+    use crate::calendar::expand::expand_all;
+    use crate::domain::{
+        Classification, EventComponent, EventEnd, EventStatus, IcalDuration, IcalTime,
+        RecurrenceId, Transparency,
+    };
+    use chrono::NaiveDate;
+    use chrono_tz::Europe::Berlin;
+    use proptest::prelude::*;
+
+    fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(h, 0, 0))
+            .expect("valid test time")
+            .and_utc()
+    }
+
+    fn win(a: DateTime<Utc>, b: DateTime<Utc>) -> TimeRange {
+        TimeRange::new(a, b).expect("ordered test window")
+    }
+
+    fn component(uid: &str, start: DateTime<Utc>, secs: i64, rule: Option<&str>) -> EventComponent {
+        EventComponent {
+            uid: uid.into(),
+            recurrence_id: None,
+            start: IcalTime::Zoned {
+                local: start.with_timezone(&Berlin).naive_local(),
+                tz: Berlin,
+            },
+            end: EventEnd::Duration(IcalDuration {
+                days: 0,
+                seconds: secs,
+            }),
+            rrules: rule.map(|r| vec![r.to_string()]).unwrap_or_default(),
+            rdates: Vec::new(),
+            exdates: Vec::new(),
+            status: EventStatus::Confirmed,
+            transparency: Transparency::Opaque,
+            class: Classification::Public,
+            sequence: 0,
+            summary: Some(uid.into()),
+            location: None,
+        }
+    }
+
+    fn single(uid: &str, start: DateTime<Utc>, secs: i64, rule: Option<&str>) -> EventSeries {
+        EventSeries {
+            uid: uid.into(),
+            master: Some(component(uid, start, secs, rule)),
+            overrides: Vec::new(),
+        }
+    }
+
+    fn calendar() -> Vec<EventSeries> {
+        let mut moved = single(
+            "weekly",
+            utc(2020, 1, 6, 9),
+            3600,
+            Some("FREQ=WEEKLY;BYDAY=MO,TH"),
+        );
+        let mut o = component("weekly", utc(2026, 6, 9, 13), 1800, None);
+        o.recurrence_id = Some(RecurrenceId {
+            time: IcalTime::Utc(utc(2026, 6, 8, 7)),
+            this_and_future: false,
+        });
+        moved.overrides.push(o);
+        let mut tentative = single("tentative", utc(2026, 6, 3, 8), 4 * 3600, None);
+        if let Some(m) = tentative.master.as_mut() {
+            m.status = EventStatus::Tentative;
+        }
+        vec![
+            single("daily", utc(2016, 3, 1, 7), 1800, Some("FREQ=DAILY")),
+            moved,
+            tentative,
+            single("conference", utc(2026, 5, 25, 6), 10 * 86_400, None),
+            single(
+                "monthly",
+                utc(2018, 1, 31, 15),
+                5400,
+                Some("FREQ=MONTHLY;BYMONTHDAY=-1"),
+            ),
+            single("zero", utc(2026, 6, 2, 10), 0, None),
+        ]
+    }
+
+    fn horizon() -> TimeRange {
+        win(utc(2026, 5, 1, 0), utc(2026, 8, 1, 0))
+    }
+
+    #[test]
+    fn index_queries_match_direct_expansion_inside_and_around_the_horizon() {
+        let cal = calendar();
+        let index = OccurrenceIndex::new(cal.clone(), horizon(), Berlin).expect("index");
+        for w in [
+            win(utc(2026, 6, 1, 0), utc(2026, 7, 1, 0)),
+            win(utc(2026, 4, 20, 0), utc(2026, 5, 10, 0)),
+            win(utc(2026, 7, 25, 0), utc(2026, 8, 10, 0)),
+            win(utc(2026, 4, 1, 0), utc(2026, 9, 1, 0)),
+            win(utc(2030, 1, 1, 0), utc(2030, 2, 1, 0)),
+            win(utc(2026, 6, 2, 10), utc(2026, 6, 2, 10)),
+        ] {
+            let direct = expand_all(&cal, w, Berlin).expect("expand");
+            assert_eq!(index.instances(w).expect("instances"), direct, "{w:?}");
+            assert_eq!(
+                index.busy(w).expect("busy"),
+                merge_busy(&direct, w),
+                "{w:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_event_starting_long_before_the_window_is_found() {
+        let index = OccurrenceIndex::new(calendar(), horizon(), Berlin).expect("index");
+        let got = index
+            .instances(win(utc(2026, 6, 3, 20), utc(2026, 6, 3, 21)))
+            .expect("instances");
+        assert!(got.iter().any(|i| i.details.uid == "conference"));
+    }
+
+    #[test]
+    fn updating_and_removing_a_series_refreshes_its_instances() {
+        let mut index = OccurrenceIndex::new(calendar(), horizon(), Berlin).expect("index");
+        let w = win(utc(2026, 6, 1, 0), utc(2026, 6, 8, 0));
+        let before = index.instances(w).expect("instances").len();
+        index
+            .update_series(single(
+                "daily",
+                utc(2016, 3, 1, 7),
+                1800,
+                Some("FREQ=DAILY;INTERVAL=7"),
+            ))
+            .expect("update");
+        let mut cal = calendar();
+        cal[0] = single(
+            "daily",
+            utc(2016, 3, 1, 7),
+            1800,
+            Some("FREQ=DAILY;INTERVAL=7"),
+        );
+        assert_eq!(
+            index.instances(w).expect("instances"),
+            expand_all(&cal, w, Berlin).expect("expand")
+        );
+        assert!(index.instances(w).expect("instances").len() < before);
+        assert!(index.remove_series("daily").is_some());
+        assert!(
+            index
+                .instances(w)
+                .expect("instances")
+                .iter()
+                .all(|i| i.details.uid != "daily")
+        );
+        index
+            .update_series(single("new", utc(2026, 6, 4, 9), 3600, None))
+            .expect("insert");
+        assert!(
+            index
+                .instances(w)
+                .expect("instances")
+                .iter()
+                .any(|i| i.details.uid == "new")
+        );
+        let broken = single("broken", utc(2026, 6, 4, 9), 3600, Some("FREQ=NEVER"));
+        let count = index.len();
+        assert!(index.update_series(broken).is_err());
+        assert_eq!(index.len(), count);
+    }
+
+    #[test]
+    #[ignore = "timing; run with --release --ignored"]
+    fn thirty_day_busy_over_ten_thousand_events_is_fast() {
+        let mut cal = Vec::new();
+        for n in 0..9_500i64 {
+            let start = utc(2025, 1, 1, 0) + TimeDelta::minutes(n * 97 % (700 * 24 * 60));
+            cal.push(single(&format!("e{n}"), start, 3600, None));
+        }
+        for n in 0..500i64 {
+            let start = utc(2016, 1, 4, 6) + TimeDelta::minutes(n * 13);
+            let rule = [
+                "FREQ=DAILY",
+                "FREQ=WEEKLY;BYDAY=MO,WE,FR",
+                "FREQ=MONTHLY;BYDAY=2TU",
+            ][(n % 3) as usize];
+            cal.push(single(&format!("r{n}"), start, 1800, Some(rule)));
+        }
+        let t = std::time::Instant::now();
+        let index = OccurrenceIndex::new(cal, win(utc(2026, 1, 1, 0), utc(2027, 1, 1, 0)), Berlin)
+            .expect("index");
+        let build = t.elapsed();
+        let w = win(utc(2026, 6, 1, 0), utc(2026, 7, 1, 0));
+        let t = std::time::Instant::now();
+        let runs = 200;
+        for _ in 0..runs {
+            std::hint::black_box(index.busy(w).expect("busy"));
+        }
+        let per = t.elapsed() / runs;
+        eprintln!("build {build:?}, busy {per:?}, {} instances", index.len());
+        assert!(
+            per < std::time::Duration::from_millis(1),
+            "busy took {per:?}"
+        );
+    }
+
+    fn arb_calendar() -> impl Strategy<Value = Vec<EventSeries>> {
+        let rule = prop_oneof![
+            Just(None),
+            Just(Some("FREQ=DAILY")),
+            Just(Some("FREQ=WEEKLY;BYDAY=TU,TH")),
+            Just(Some("FREQ=MONTHLY;BYDAY=-1FR")),
+            Just(Some("FREQ=DAILY;COUNT=20")),
+        ];
+        proptest::collection::vec(
+            (
+                0i64..(3 * 365 * 24),
+                prop_oneof![Just(0i64), Just(1800), Just(5 * 86_400)],
+                rule,
+            ),
+            1..8,
+        )
+        .prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(n, (h, secs, rule))| {
+                    single(
+                        &format!("s{n}"),
+                        utc(2024, 1, 1, 0) + TimeDelta::hours(h),
+                        secs,
+                        rule,
+                    )
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn index_queries_equal_direct_expansion_for_random_windows(
+            cal in arb_calendar(),
+            a in 0i64..(3 * 365 * 24),
+            len in 0i64..(40 * 24),
+        ) {
+            let h = win(utc(2025, 3, 1, 0), utc(2025, 9, 1, 0));
+            let index = OccurrenceIndex::new(cal.clone(), h, Berlin).expect("index");
+            let start = utc(2024, 6, 1, 0) + TimeDelta::hours(a);
+            let w = win(start, start + TimeDelta::hours(len));
+            let direct = expand_all(&cal, w, Berlin).expect("expand");
+            prop_assert_eq!(index.instances(w).expect("instances"), direct.clone());
+            prop_assert_eq!(index.busy(w).expect("busy"), merge_busy(&direct, w));
+        }
+    }
+}

@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use super::when::range_text;
 use super::{Context, parse_instant, print_json, utc_text};
-use crate::calendar::availability::merge_busy;
 use crate::domain::{BusyStatus, TimeRange};
 use crate::error::CliError;
 
@@ -40,8 +39,7 @@ pub(crate) async fn run(ctx: &Context, args: BusyArgs) -> Result<(), CliError> {
     let window = TimeRange::new(from, to).ok_or_else(|| {
         CliError::Usage(format!("--to {} is before --from {}", args.to, args.from))
     })?;
-    let instances = ctx.store.instances(window, ctx.tz).await?;
-    let busy = merge_busy(&instances, window);
+    let busy = ctx.store.busy(window, ctx.tz).await?;
     if args.json {
         let rows: Vec<BusyJson> = busy
             .iter()

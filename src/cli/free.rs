@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::when::range_text;
 use super::{Context, parse_instant, print_json, utc_text};
-use crate::calendar::availability::{SlotOptions, WorkingHours, free_slots, merge_busy};
+use crate::calendar::availability::{SlotOptions, WorkingHours, free_slots};
 use crate::config::Settings;
 use crate::domain::TimeRange;
 use crate::domain::time::parse_duration;
@@ -106,8 +106,7 @@ pub(crate) async fn run(ctx: &Context, args: FreeArgs) -> Result<(), CliError> {
         start: window.start - opts.buffer_after,
         end: window.end + opts.buffer_before,
     };
-    let instances = ctx.store.instances(wide, ctx.tz).await?;
-    let busy = merge_busy(&instances, wide);
+    let busy = ctx.store.busy(wide, ctx.tz).await?;
     let hours = working_hours(&ctx.settings)?;
     let free = free_slots(&busy, window, &hours, ctx.tz, &opts, ctx.now);
     if args.json {

@@ -15,10 +15,11 @@ use chrono_tz::Tz;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{Store, from_json, meta_get, meta_set, now_text, to_json};
-use crate::calendar::expand::expand_series;
+use crate::calendar::availability::merge_busy_ranges;
+use crate::calendar::expand::{expand_series, instance_order};
 use crate::domain::{
-    EventComponent, EventEnd, EventSeries, IcalTime, Instance, InstanceDetails, RecurrenceId, Task,
-    TimeRange,
+    BusyInterval, BusyStatus, EventComponent, EventEnd, EventSeries, IcalTime, Instance,
+    InstanceDetails, RecurrenceId, Task, TimeRange,
 };
 use crate::error::StoreError;
 
@@ -581,44 +582,13 @@ impl Store {
         owner_tz: Tz,
     ) -> Result<Vec<Instance>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let horizon = load_horizon(&mut conn).await?.filter(|h| h.tz == owner_tz);
-        let mut out = Vec::new();
-        let mut outside = vec![window];
-        if let Some(h) = horizon
-            && let Some(inside) = window.intersect(&h.range)
-        {
-            out.extend(indexed_instances(&mut conn, inside, h.max_duration).await?);
-            outside = [
-                TimeRange::new(window.start, inside.start),
-                TimeRange::new(inside.end, window.end),
-            ]
-            .into_iter()
-            .flatten()
-            .filter(|r| !r.is_empty())
-            .collect();
-        }
-        for part in outside {
-            let uids: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT uid FROM events WHERE span_start_utc < ?1 AND (span_end_utc IS NULL OR span_end_utc > ?2)",
-            )
-            .bind(part.end.timestamp())
-            .bind(part.start.timestamp())
-            .fetch_all(&mut *conn)
-            .await?;
-            for series in load_series(&mut conn, &uids).await? {
-                match expand_series(&series, part, owner_tz) {
-                    Ok(instances) => out.extend(instances),
-                    Err(e) => tracing::warn!(uid = %series.uid, error = %e, "series skipped"),
-                }
-            }
-        }
-        out.sort_by(|a, b| {
-            (a.range.start, a.range.end, &a.details.uid).cmp(&(
-                b.range.start,
-                b.range.end,
-                &b.details.uid,
-            ))
-        });
+        let (inside, outside) = split_by_horizon(&mut conn, window, owner_tz).await?;
+        let mut out = match inside {
+            Some((part, max_duration)) => indexed_instances(&mut conn, part, max_duration).await?,
+            None => Vec::new(),
+        };
+        out.extend(expand_on_demand(&mut conn, &outside, owner_tz).await?);
+        out.sort_by(instance_order);
         // An instance that straddles the horizon's edge is found by both paths.
         out.dedup_by(|a, b| {
             a.details.uid == b.details.uid
@@ -626,6 +596,50 @@ impl Store {
                 && a.range == b.range
         });
         Ok(out)
+    }
+
+    /// Merged busy time in `window` (see `calendar::availability::merge_busy`).
+    /// The hot path of every free/busy answer: inside the horizon it reads
+    /// only the blocking occurrences' times, through a covering index.
+    pub async fn busy(
+        &self,
+        window: TimeRange,
+        owner_tz: Tz,
+    ) -> Result<Vec<BusyInterval>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let (inside, outside) = split_by_horizon(&mut conn, window, owner_tz).await?;
+        let mut items: Vec<(TimeRange, BusyStatus)> = Vec::new();
+        if let Some((part, max_duration)) = inside {
+            let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+                "SELECT start_utc, end_utc, status FROM occurrences
+                 WHERE start_utc >= ?1 AND start_utc < ?2 AND end_utc > ?3 AND transp = 'opaque'",
+            )
+            .bind(part.start.timestamp() - max_duration)
+            .bind(part.end.timestamp())
+            .bind(part.start.timestamp())
+            .fetch_all(&mut *conn)
+            .await?;
+            for (start, end, status) in rows {
+                let (Some(start), Some(end)) = (
+                    DateTime::from_timestamp(start, 0),
+                    DateTime::from_timestamp(end, 0),
+                ) else {
+                    continue;
+                };
+                let status = if status == "tentative" {
+                    BusyStatus::Tentative
+                } else {
+                    BusyStatus::Busy
+                };
+                items.push((TimeRange { start, end }, status));
+            }
+        }
+        for i in expand_on_demand(&mut conn, &outside, owner_tz).await? {
+            if let Some(status) = i.busy_status() {
+                items.push((i.range, status));
+            }
+        }
+        Ok(merge_busy_ranges(items, window))
     }
 
     /// The raw texts to export: VTIMEZONEs, VEVENTs, and imported VTODOs.
@@ -650,6 +664,54 @@ impl Store {
             .await?;
         Ok((events, occ))
     }
+}
+
+/// Splits `window` into the part the occurrence index answers (with the
+/// longest indexed instance, to know how far back to look) and the parts
+/// outside the horizon, which are expanded on demand.
+async fn split_by_horizon(
+    conn: &mut SqliteConnection,
+    window: TimeRange,
+    owner_tz: Tz,
+) -> Result<(Option<(TimeRange, i64)>, Vec<TimeRange>), StoreError> {
+    let horizon = load_horizon(conn).await?.filter(|h| h.tz == owner_tz);
+    let Some((h, inside)) = horizon.and_then(|h| window.intersect(&h.range).map(|i| (h, i))) else {
+        return Ok((None, vec![window]));
+    };
+    let outside = [
+        TimeRange::new(window.start, inside.start),
+        TimeRange::new(inside.end, window.end),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|r| !r.is_empty())
+    .collect();
+    Ok((Some((inside, h.max_duration)), outside))
+}
+
+/// Expands, for each part, the stored series whose span can reach it.
+async fn expand_on_demand(
+    conn: &mut SqliteConnection,
+    parts: &[TimeRange],
+    owner_tz: Tz,
+) -> Result<Vec<Instance>, StoreError> {
+    let mut out = Vec::new();
+    for part in parts {
+        let uids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT uid FROM events WHERE span_start_utc < ?1 AND (span_end_utc IS NULL OR span_end_utc > ?2)",
+        )
+        .bind(part.end.timestamp())
+        .bind(part.start.timestamp())
+        .fetch_all(&mut *conn)
+        .await?;
+        for series in load_series(conn, &uids).await? {
+            match expand_series(&series, *part, owner_tz) {
+                Ok(instances) => out.extend(instances),
+                Err(e) => tracing::warn!(uid = %series.uid, error = %e, "series skipped"),
+            }
+        }
+    }
+    Ok(out)
 }
 
 type OccurrenceRow = (
