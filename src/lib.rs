@@ -8,9 +8,11 @@
 //! - [`store`]: the SQLite store; the only user of `sqlx`.
 //! - [`config`]: layered settings: defaults → `DATA_DIR/config.toml` → `ATTACHE_*`.
 //! - [`cli`]: one file per subcommand.
+//! - [`audit`]: the hash-chained disclosure log (entries, hashing, verification).
 //! - [`error`]: one error type per layer.
 #![deny(unreachable_pub)]
 
+pub mod audit;
 pub mod calendar;
 pub mod cli;
 pub mod config;

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod audit_log;
 mod calendar_cli;
 mod differential;
 mod scenarios;

@@ -284,6 +284,8 @@ struct ParsedRule {
     rule: RRule<Unvalidated>,
     until: Option<Until>,
     count: Option<u32>,
+    /// The rule can produce nothing (e.g. February 30th); see [`never_matches`].
+    never: bool,
     freq: Frequency,
     interval: u16,
     week_start: Weekday,
@@ -356,11 +358,37 @@ fn parse_rule(
         .map_err(|reason| bad_rule(uid, raw, reason))?;
     Ok(ParsedRule {
         count: rule.get_count(),
+        never: never_matches(&rule),
         freq: rule.get_freq(),
         interval: rule.get_interval(),
         week_start: rule.get_week_start(),
         rule,
         until,
+    })
+}
+
+/// True when BYMONTHDAY names no day that exists in any month the rule
+/// allows, e.g. `BYMONTH=2;BYMONTHDAY=30`. BYxxx parts only ever narrow or
+/// expand within their own unit, so such a rule never produces anything;
+/// spotting it here spares the rule crate's search, which only gives up
+/// after 100,000 empty periods (or at year 10,000).
+fn never_matches(rule: &RRule<Unvalidated>) -> bool {
+    const LONGEST: [i8; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days = rule.get_by_month_day();
+    if days.is_empty() {
+        return false;
+    }
+    let months: Vec<u8> = match rule.get_by_month() {
+        [] => (1..=12).collect(),
+        m => m.to_vec(),
+    };
+    !months.iter().any(|&m| {
+        let longest = LONGEST
+            .get(usize::from(m).wrapping_sub(1))
+            .copied()
+            .unwrap_or(31);
+        days.iter()
+            .any(|&d| d != 0 && d.unsigned_abs() <= longest.unsigned_abs())
     })
 }
 
@@ -485,7 +513,7 @@ fn rule_starts(
         Some(u) => hi.min(u.local_upper_bound(frame)),
         None => hi,
     };
-    if stop < dtstart || stop < lo {
+    if rule.never || stop < dtstart || stop < lo {
         return Ok(Vec::new());
     }
     // The crate gets a coarse UNTIL so it stops on its own; the exact,
@@ -1732,6 +1760,14 @@ mod tests {
             "FREQ=MONTHLY;BYMONTH=4;BYMONTHDAY=31",
         );
         let got = expand(&series(Some(monthly), vec![]), year_2026(), Berlin);
+        assert_eq!(got.len(), 1);
+        // Not recognisable up front: the fifth Monday is never the 1st; the
+        // rule crate's own iteration limit ends the search.
+        let fifth_monday = with_rule(
+            hour_long(zoned(Berlin, 2026, 2, 1, 10, 0)),
+            "FREQ=MONTHLY;BYDAY=5MO;BYMONTHDAY=1",
+        );
+        let got = expand(&series(Some(fifth_monday), vec![]), year_2026(), Berlin);
         assert_eq!(got.len(), 1);
         assert!(
             t0.elapsed() < std::time::Duration::from_secs(5),

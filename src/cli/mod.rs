@@ -11,6 +11,7 @@ mod export;
 mod free;
 mod import;
 mod init;
+mod log;
 mod tasks;
 mod when;
 
@@ -59,6 +60,7 @@ pub enum Command {
     Contacts(contacts::ContactsCommand),
     #[command(subcommand)]
     Tasks(tasks::TasksCommand),
+    Log(log::LogArgs),
 }
 
 /// An opened data directory: settings, store, the owner's zone and `now`.
@@ -104,6 +106,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Agenda(args) => agenda::run(&ctx, args).await,
         Command::Contacts(cmd) => contacts::run(&ctx, cmd).await,
         Command::Tasks(cmd) => tasks::run(&ctx, cmd).await,
+        Command::Log(args) => log::run(&ctx, args).await,
     };
     ctx.store.close().await;
     result

@@ -8,6 +8,7 @@
 //! nothing about iCalendar text beyond storing it; asks `calendar::expand`
 //! what a series means.
 
+mod audit;
 mod contacts;
 mod events;
 mod tasks;
@@ -21,6 +22,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use crate::error::StoreError;
 
+pub use audit::ChainReport;
 pub use events::{ImportMode, ImportReport, ImportSet};
 pub use tasks::StoredTask;
 

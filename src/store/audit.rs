@@ -1,0 +1,265 @@
+//! The disclosure log's rows: appending (chained in the same transaction
+//! that reads the previous hash), listing, verifying, counting for rate
+//! limits, and pruning behind a checkpoint.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+use super::{Store, meta_get, meta_set};
+use crate::audit::{
+    AuditEntry, AuditOutcome, ChainBreak, ChainedEntry, Checkpoint, GENESIS_HASH, entry_hash,
+    verify_chain,
+};
+use crate::error::StoreError;
+
+type AuditRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+);
+
+const AUDIT_COLUMNS: &str = "SELECT seq, at, peer, peer_key, action, params, outcome, rule, level, disclosed, prev_hash, hash FROM audit_log";
+
+fn decode(row: AuditRow) -> Result<ChainedEntry, StoreError> {
+    let (seq, at, peer, peer_key, action, params, outcome, rule, level, disclosed, prev_hash, hash) =
+        row;
+    let corrupt = |detail: String| StoreError::Corrupt {
+        what: format!("disclosure log entry {seq}"),
+        detail,
+    };
+    Ok(ChainedEntry {
+        seq,
+        entry: AuditEntry {
+            at: DateTime::parse_from_rfc3339(&at)
+                .map_err(|e| corrupt(format!("time '{at}': {e}")))?
+                .with_timezone(&Utc),
+            peer,
+            peer_key,
+            action,
+            params,
+            outcome: AuditOutcome::parse(&outcome)
+                .ok_or_else(|| corrupt(format!("outcome '{outcome}'")))?,
+            rule,
+            level,
+            disclosed,
+        },
+        prev_hash,
+        hash,
+    })
+}
+
+async fn head(conn: &mut SqliteConnection) -> Result<Option<(i64, String)>, StoreError> {
+    let seq = meta_get(conn, "audit_head_seq").await?;
+    let hash = meta_get(conn, "audit_head_hash").await?;
+    Ok(match (seq.and_then(|s| s.parse().ok()), hash) {
+        (Some(seq), Some(hash)) => Some((seq, hash)),
+        _ => None,
+    })
+}
+
+async fn checkpoint(conn: &mut SqliteConnection) -> Result<Option<Checkpoint>, StoreError> {
+    let seq = meta_get(conn, "audit_checkpoint_seq").await?;
+    let hash = meta_get(conn, "audit_checkpoint_hash").await?;
+    Ok(match (seq.and_then(|s| s.parse().ok()), hash) {
+        (Some(seq), Some(hash)) => Some(Checkpoint { seq, hash }),
+        _ => None,
+    })
+}
+
+/// What `attache log verify` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub entries: usize,
+    pub head: Option<(i64, String)>,
+    pub checkpoint: Option<Checkpoint>,
+}
+
+impl Store {
+    /// Appends one decision to the disclosure log and returns its number.
+    pub async fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {
+        let mut tx = self.write().await?;
+        let seq = append_audit(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Log entries, oldest first; only those about `peer` (either JID form) when given.
+    pub async fn audit_entries(&self, peer: Option<&str>) -> Result<Vec<ChainedEntry>, StoreError> {
+        let rows: Vec<AuditRow> = match peer {
+            Some(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{AUDIT_COLUMNS} WHERE peer = ?1 COLLATE NOCASE OR peer_key = ?1 COLLATE NOCASE ORDER BY seq"
+                )))
+                .bind(p.to_owned())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{AUDIT_COLUMNS} ORDER BY seq")))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.into_iter().map(decode).collect()
+    }
+
+    /// Checks the whole chain; `Err(Ok(break))` names the first broken entry.
+    pub async fn verify_audit(&self) -> Result<Result<ChainReport, ChainBreak>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let cp = checkpoint(&mut conn).await?;
+        let head = head(&mut conn).await?;
+        drop(conn);
+        let entries = self.audit_entries(None).await?;
+        Ok(verify_chain(
+            cp.as_ref(),
+            &entries,
+            head.as_ref().map(|(s, h)| (*s, h.as_str())),
+        )
+        .map(|n| ChainReport {
+            entries: n,
+            head,
+            checkpoint: cp,
+        }))
+    }
+
+    /// How many requests from `peer_key` were answered (not rate-limited) since `since`.
+    pub async fn answered_since(
+        &self,
+        peer_key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE peer_key = ? AND at_utc >= ? AND outcome != 'rate-limited'",
+        )
+        .bind(peer_key.to_owned())
+        .bind(since.timestamp())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Deletes entries older than `before`, keeping the chain verifiable
+    /// through a checkpoint (the last deleted entry's number and hash).
+    /// Returns how many were deleted.
+    pub async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        let last: Option<(i64, String)> = sqlx::query_as(
+            "SELECT seq, hash FROM audit_log WHERE at_utc < ? ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(before.timestamp())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((seq, hash)) = last else {
+            return Ok(0);
+        };
+        let deleted = sqlx::query("DELETE FROM audit_log WHERE seq <= ?")
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        meta_set(&mut tx, "audit_checkpoint_seq", &seq.to_string()).await?;
+        meta_set(&mut tx, "audit_checkpoint_hash", &hash).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}
+
+/// Appends inside an open write transaction (so a decision and its log entry
+/// can commit together).
+pub(crate) async fn append_audit(
+    conn: &mut SqliteConnection,
+    entry: &AuditEntry,
+) -> Result<i64, StoreError> {
+    let (prev_seq, prev_hash) = match head(conn).await? {
+        Some(h) => h,
+        None => (0, GENESIS_HASH.to_string()),
+    };
+    let seq = prev_seq + 1;
+    let hash = entry_hash(&prev_hash, seq, entry);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, at_utc, peer, peer_key, action, params, outcome, rule, level, disclosed, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(entry.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    .bind(entry.at.timestamp())
+    .bind(entry.peer.clone())
+    .bind(entry.peer_key.clone())
+    .bind(entry.action.clone())
+    .bind(entry.params.clone())
+    .bind(entry.outcome.as_str())
+    .bind(entry.rule.clone())
+    .bind(entry.level.clone())
+    .bind(entry.disclosed.clone())
+    .bind(prev_hash)
+    .bind(hash.clone())
+    .execute(&mut *conn)
+    .await?;
+    meta_set(conn, "audit_head_seq", &seq.to_string()).await?;
+    meta_set(conn, "audit_head_hash", &hash).await?;
+    Ok(seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(minute: i64, peer: &str) -> AuditEntry {
+        AuditEntry {
+            at: DateTime::from_timestamp(1_770_000_000 + minute * 60, 0).unwrap_or_default(),
+            peer: peer.into(),
+            peer_key: peer.into(),
+            action: "freebusy".into(),
+            params: "{}".into(),
+            outcome: AuditOutcome::Allow,
+            rule: Some("r".into()),
+            level: Some("busy".into()),
+            disclosed: "busy: 1 interval".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn appended_entries_chain_and_count_for_rate_limits() -> Result<(), StoreError> {
+        let store = Store::open_in_memory().await?;
+        for m in 0..5 {
+            store.append_audit(&entry(m, "bob@example.org")).await?;
+        }
+        store.append_audit(&entry(5, "eve@example.org")).await?;
+        let report = store.verify_audit().await?;
+        assert!(
+            matches!(report, Ok(ChainReport { entries: 6, .. })),
+            "{report:?}"
+        );
+        let since = DateTime::from_timestamp(1_770_000_000 + 2 * 60, 0).unwrap_or_default();
+        assert_eq!(store.answered_since("bob@example.org", since).await?, 3);
+        assert_eq!(store.audit_entries(Some("EVE@example.org")).await?.len(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn pruning_keeps_the_rest_verifiable() -> Result<(), StoreError> {
+        let store = Store::open_in_memory().await?;
+        for m in 0..10 {
+            store.append_audit(&entry(m, "bob@example.org")).await?;
+        }
+        let cut = DateTime::from_timestamp(1_770_000_000 + 4 * 60, 0).unwrap_or_default();
+        assert_eq!(store.prune_audit(cut).await?, 4);
+        let report = store.verify_audit().await?;
+        assert!(
+            matches!(report, Ok(ChainReport { entries: 6, .. })),
+            "{report:?}"
+        );
+        store.append_audit(&entry(11, "bob@example.org")).await?;
+        assert!(store.verify_audit().await?.is_ok());
+        Ok(())
+    }
+}
