@@ -8,6 +8,7 @@
 //! - the whole `attache busy` process as a user runs it (store imported),
 //! - the same 30-day query through Python's `recurring-ical-events` on the
 //!   exported file (needs `scripts/setup-test-env.sh`),
+//!
 //! and prints the ratios. Targets: in-process busy < 1 ms; the process
 //! at least 50× faster than the Python package.
 

@@ -11,7 +11,7 @@ use chrono::{
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::time::local_to_utc;
+use super::expand::{local_in, resolve};
 use crate::domain::{BusyInterval, BusyStatus, Instance, TimeRange};
 
 // ---------------------------------------------------------------------------
@@ -200,21 +200,21 @@ impl WorkingHours {
         if range.is_empty() {
             return Vec::new();
         }
-        let first = range.start.with_timezone(&tz).date_naive();
-        let last = range.end.with_timezone(&tz).date_naive();
+        let first = local_in(range.start, tz).date();
+        let last = local_in(range.end, tz).date();
         let mut out = Vec::new();
         let mut day = first.pred_opt().unwrap_or(first);
         let stop = last.succ_opt().unwrap_or(last);
         while day <= stop {
             for &(s, e) in self.day(day_weekday(day)) {
-                let start = local_to_utc(day.and_time(s), tz);
+                let start = resolve(day.and_time(s), tz);
                 let end_local = if e == NaiveTime::MIN {
                     day.succ_opt().map(|d| d.and_time(NaiveTime::MIN))
                 } else {
                     Some(day.and_time(e))
                 };
                 let Some(end_local) = end_local else { continue };
-                let end = local_to_utc(end_local, tz);
+                let end = resolve(end_local, tz);
                 if let Some(r) = TimeRange::new(start, end).and_then(|r| r.intersect(&range)) {
                     out.push(r);
                 }
@@ -385,6 +385,9 @@ impl Default for SlotOptions {
     }
 }
 
+/// The furthest [`free_slots`] looks past its start.
+pub const MAX_SEARCH: TimeDelta = TimeDelta::days(3653);
+
 /// The maximal free ranges inside `window` and the working hours, at least
 /// `opts.duration` long, each starting on the granularity grid.
 ///
@@ -400,11 +403,17 @@ pub fn free_slots(
 ) -> Vec<TimeRange> {
     let earliest = now
         .checked_add_signed(opts.min_notice.max(TimeDelta::zero()))
-        .unwrap_or(now);
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let latest = now
         .checked_add_signed(opts.horizon)
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    let Some(bounds) = TimeRange::new(window.start.max(earliest), window.end.min(latest)) else {
+    let start = window.start.max(earliest);
+    // Working hours are laid out day by day; a decade bounds that work
+    // whatever window and horizon a caller passes.
+    let far = start
+        .checked_add_signed(MAX_SEARCH)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let Some(bounds) = TimeRange::new(start, window.end.min(latest).min(far)) else {
         return Vec::new();
     };
     let blocked = union(
@@ -457,9 +466,14 @@ pub fn candidate_slots(
                 break;
             }
             out.push(TimeRange { start, end });
-            next = start
-                .checked_add_signed(TimeDelta::seconds(1))
-                .and_then(|t| align_up(t, granularity, owner_tz));
+            // Without a grid, slots follow each other back to back.
+            next = if granularity <= TimeDelta::zero() {
+                Some(end)
+            } else {
+                start
+                    .checked_add_signed(TimeDelta::seconds(1))
+                    .and_then(|t| align_up(t, granularity, owner_tz))
+            };
         }
     }
     out
@@ -475,7 +489,7 @@ pub fn align_up(t: DateTime<Utc>, granularity: TimeDelta, tz: Tz) -> Option<Date
     if g <= 0 {
         return Some(t);
     }
-    let local: NaiveDateTime = t.with_timezone(&tz).naive_local();
+    let local: NaiveDateTime = local_in(t, tz);
     let mut day = local.date();
     let since_midnight = i64::from(local.time().num_seconds_from_midnight())
         + i64::from(local.time().nanosecond() > 0);
@@ -488,7 +502,7 @@ pub fn align_up(t: DateTime<Utc>, granularity: TimeDelta, tz: Tz) -> Option<Date
             n = 0;
             continue;
         }
-        let candidate = local_to_utc(
+        let candidate = resolve(
             day.and_time(NaiveTime::MIN) + TimeDelta::seconds(offset),
             tz,
         );
@@ -702,6 +716,61 @@ mod tests {
         );
         let hourly = align_up(utc(2026, 6, 1, 3, 40), TimeDelta::hours(1), tz);
         assert_eq!(hourly, Some(utc(2026, 6, 1, 4, 30)));
+    }
+
+    #[test]
+    fn extreme_windows_and_options_neither_panic_nor_hang() {
+        let everything = TimeRange {
+            start: DateTime::<Utc>::MIN_UTC,
+            end: DateTime::<Utc>::MAX_UTC,
+        };
+        let now = utc(2026, 6, 1, 0, 0);
+        let wild = SlotOptions {
+            duration: TimeDelta::MAX,
+            granularity: TimeDelta::MAX,
+            buffer_before: TimeDelta::MAX,
+            buffer_after: TimeDelta::MIN,
+            min_notice: TimeDelta::MIN,
+            horizon: TimeDelta::MAX,
+        };
+        let busy = [bi(utc(2026, 6, 2, 0, 0), utc(2026, 6, 3, 0, 0), BUSY)];
+        for tz in [
+            Berlin,
+            chrono_tz::Pacific::Kiritimati,
+            chrono_tz::Etc::GMTPlus12,
+        ] {
+            let _ = free_slots(&busy, everything, &WorkingHours::default(), tz, &wild, now);
+            let free = free_slots(
+                &[],
+                everything,
+                &WorkingHours::default(),
+                tz,
+                &SlotOptions {
+                    horizon: TimeDelta::MAX,
+                    ..SlotOptions::default()
+                },
+                now,
+            );
+            assert!(!free.is_empty());
+            let _ = candidate_slots(&free, TimeDelta::MAX, TimeDelta::MIN, tz, usize::MAX);
+            let _ = align_up(DateTime::<Utc>::MAX_UTC, TimeDelta::minutes(30), tz);
+            let _ = align_up(DateTime::<Utc>::MIN_UTC, TimeDelta::minutes(30), tz);
+            let _ = merge_busy_ranges([(everything, BUSY)], everything);
+        }
+        assert!(
+            free_slots(
+                &[],
+                everything,
+                &WorkingHours::default(),
+                Berlin,
+                &SlotOptions {
+                    min_notice: TimeDelta::MAX,
+                    ..SlotOptions::default()
+                },
+                now
+            )
+            .is_empty()
+        );
     }
 
     fn arb_busy() -> impl Strategy<Value = Vec<BusyInterval>> {

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{
-    DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone,
-    Utc, Weekday,
+    DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta,
+    TimeZone, Utc, Weekday,
 };
 use chrono_tz::Tz;
 use rrule::{Frequency, RRule, RRuleSet, Unvalidated};
@@ -34,7 +34,7 @@ pub const MAX_INSTANCES_PER_SERIES: usize = 200_000;
 /// Every non-cancelled instance of `series` that overlaps `window`, sorted by
 /// [`instance_order`].
 ///
-/// Overlap follows RFC 5545 §3.6.5's free/busy reading of half-open ranges:
+/// Overlap is CalDAV's time-range test (RFC 4791 §9.9) on half-open ranges:
 /// `start < window.end && end > window.start`; a zero-length instance at `t`
 /// counts when `window.start <= t < window.end`. DATE and floating values are
 /// read in `owner_tz`.
@@ -93,7 +93,7 @@ pub fn max_instance_duration(series: &EventSeries, owner_tz: Tz) -> TimeDelta {
     if let Some(m) = &series.master {
         for r in &m.rdates {
             if let Some(end) = r.end {
-                max = max.max(end.to_utc(owner_tz) - r.start.to_utc(owner_tz));
+                max = max.max(instant_of(&end, owner_tz) - instant_of(&r.start, owner_tz));
             }
         }
     }
@@ -145,7 +145,8 @@ impl Span {
                 },
                 _ => Span {
                     days: 0,
-                    seconds: (end.to_utc(owner_tz) - c.start.to_utc(owner_tz)).num_seconds(),
+                    seconds: (instant_of(&end, owner_tz) - instant_of(&c.start, owner_tz))
+                        .num_seconds(),
                 },
             },
         }
@@ -158,7 +159,7 @@ impl Span {
         let base = if self.days == 0 {
             Some(start)
         } else {
-            add_days(local, self.days).map(|l| local_to_utc(l, zone))
+            add_days(local, self.days).map(|l| resolve(l, zone))
         };
         match base.and_then(|b| add_seconds(b, self.seconds)) {
             Some(end) if end > start => end,
@@ -170,6 +171,47 @@ impl Span {
         let hours = self.days.saturating_mul(25);
         let secs = hours.saturating_mul(3600).saturating_add(self.seconds);
         TimeDelta::try_seconds(secs.max(0)).unwrap_or(TimeDelta::MAX)
+    }
+}
+
+/// [`local_to_utc`], saturating instead of overflowing for wall-clock times
+/// within days of chrono's range limits (reachable only through absurd
+/// values such as `DURATION:-P95000000D`).
+pub(crate) fn resolve(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+    let margin = TimeDelta::days(2);
+    if NaiveDateTime::MIN
+        .checked_add_signed(margin)
+        .is_none_or(|low| local < low)
+    {
+        return DateTime::<Utc>::MIN_UTC;
+    }
+    if NaiveDateTime::MAX
+        .checked_sub_signed(margin)
+        .is_none_or(|high| local > high)
+    {
+        return DateTime::<Utc>::MAX_UTC;
+    }
+    local_to_utc(local, zone)
+}
+
+/// The wall-clock reading of `instant` in `zone`, saturating at chrono's
+/// range limits where `with_timezone(..).naive_local()` would panic.
+pub(crate) fn local_in(instant: DateTime<Utc>, zone: Tz) -> NaiveDateTime {
+    let utc = instant.naive_utc();
+    let offset = zone.offset_from_utc_datetime(&utc).fix();
+    utc.checked_add_offset(offset)
+        .unwrap_or(if offset.local_minus_utc() < 0 {
+            NaiveDateTime::MIN
+        } else {
+            NaiveDateTime::MAX
+        })
+}
+
+/// [`IcalTime::to_utc`] through [`resolve`], so that no value can panic.
+fn instant_of(t: &IcalTime, owner_tz: Tz) -> DateTime<Utc> {
+    match *t {
+        IcalTime::Utc(u) => u,
+        other => resolve(other.naive_local(), other.zone(owner_tz)),
     }
 }
 
@@ -221,7 +263,7 @@ impl Frame {
             IcalTime::Date(_) | IcalTime::Floating(_) => t.naive_local(),
             IcalTime::Utc(u) => self.local_at(u),
             IcalTime::Zoned { local, tz } if tz == self.zone => local,
-            IcalTime::Zoned { local, tz } => self.local_at(local_to_utc(local, tz)),
+            IcalTime::Zoned { local, tz } => self.local_at(resolve(local, tz)),
         }
     }
 
@@ -229,17 +271,17 @@ impl Frame {
     fn instant_of(&self, t: &IcalTime) -> DateTime<Utc> {
         match *t {
             IcalTime::Utc(u) => u,
-            IcalTime::Zoned { local, tz } => local_to_utc(local, tz),
+            IcalTime::Zoned { local, tz } => resolve(local, tz),
             IcalTime::Date(_) | IcalTime::Floating(_) => self.instant(t.naive_local()),
         }
     }
 
     fn local_at(&self, instant: DateTime<Utc>) -> NaiveDateTime {
-        instant.with_timezone(&self.zone).naive_local()
+        local_in(instant, self.zone)
     }
 
     fn instant(&self, local: NaiveDateTime) -> DateTime<Utc> {
-        local_to_utc(local, self.zone)
+        resolve(local, self.zone)
     }
 }
 
@@ -286,6 +328,8 @@ struct ParsedRule {
     count: Option<u32>,
     /// The rule can produce nothing (e.g. February 30th); see [`never_matches`].
     never: bool,
+    /// The rule as written, for error messages.
+    raw: String,
     freq: Frequency,
     interval: u16,
     week_start: Weekday,
@@ -324,8 +368,11 @@ fn parse_rule(
     date_based: bool,
 ) -> Result<ParsedRule, RecurrenceError> {
     let mut text = raw.trim();
-    if text.len() >= 6 && text[..6].eq_ignore_ascii_case("RRULE:") {
-        text = &text[6..];
+    if text
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("RRULE:"))
+    {
+        text = text.get(6..).unwrap_or_default();
     }
     let mut kept = Vec::new();
     let mut until_raw = None;
@@ -359,6 +406,7 @@ fn parse_rule(
     Ok(ParsedRule {
         count: rule.get_count(),
         never: never_matches(&rule),
+        raw: raw.chars().take(200).collect(),
         freq: rule.get_freq(),
         interval: rule.get_interval(),
         week_start: rule.get_week_start(),
@@ -507,7 +555,7 @@ fn rule_starts(
     lo: NaiveDateTime,
     hi: NaiveDateTime,
     frame: &Frame,
-    ctx: (&str, &str),
+    uid: &str,
 ) -> Result<Vec<NaiveDateTime>, RecurrenceError> {
     let stop = match rule.until {
         Some(u) => hi.min(u.local_upper_bound(frame)),
@@ -523,7 +571,7 @@ fn rule_starts(
         .clone()
         .until(as_rule_time(stop))
         .validate(as_rule_time(dtstart))
-        .map_err(|e| bad_rule(ctx.0, ctx.1, e.to_string()))?;
+        .map_err(|e| bad_rule(uid, &rule.raw, e.to_string()))?;
     let begin = match rule.count {
         Some(_) => dtstart,
         None => skip_ahead(rule.freq, rule.interval, rule.week_start, dtstart, lo),
@@ -554,7 +602,7 @@ fn rule_starts(
         if local >= lo {
             if out.len() >= MAX_INSTANCES_PER_SERIES {
                 return Err(RecurrenceError::TooManyInstances {
-                    uid: ctx.0.chars().take(200).collect(),
+                    uid: uid.chars().take(200).collect(),
                     limit: MAX_INSTANCES_PER_SERIES,
                 });
             }
@@ -634,7 +682,7 @@ impl<'a> SeriesPlan<'a> {
             let Some(rid) = c.recurrence_id else { continue };
             let rid_instant = match frame {
                 Some(f) => f.instant_of(&rid.time),
-                None => rid.time.to_utc(owner_tz),
+                None => instant_of(&rid.time, owner_tz),
             };
             if overrides
                 .get(&rid_instant)
@@ -645,7 +693,7 @@ impl<'a> SeriesPlan<'a> {
             let own = Frame {
                 zone: c.start.zone(owner_tz),
             };
-            let start = c.start.to_utc(owner_tz);
+            let start = instant_of(&c.start, owner_tz);
             let span = Span::of(c, owner_tz);
             let end = span.end_from(own.local_of(&c.start), start, own.zone);
             let shift = match frame {
@@ -764,14 +812,7 @@ impl<'a> SeriesPlan<'a> {
             add(&mut slots, m.dtstart, None);
         }
         for rule in &m.rules {
-            let starts = rule_starts(
-                rule,
-                m.dtstart,
-                lo,
-                hi,
-                &m.frame,
-                (&m.comp.uid, &m.comp.rrules.join(" ")),
-            )?;
+            let starts = rule_starts(rule, m.dtstart, lo, hi, &m.frame, &m.comp.uid)?;
             for local in starts {
                 let instant = m.frame.instant(local);
                 if rule.until.is_none_or(|u| u.allows(local, instant)) {
@@ -1832,6 +1873,54 @@ mod tests {
             expand(&series(Some(m), vec![]), year_2026(), Berlin).len(),
             2
         );
+    }
+
+    #[test]
+    fn hostile_values_do_not_panic() {
+        let everything = TimeRange {
+            start: DateTime::<Utc>::MIN_UTC,
+            end: DateTime::<Utc>::MAX_UTC,
+        };
+        let mut m = with_rule(
+            event(
+                zoned(Berlin, 2026, 6, 1, 10, 0),
+                EventEnd::Duration(IcalDuration {
+                    days: i64::MAX,
+                    seconds: i64::MIN,
+                }),
+            ),
+            "FREQ=YEARLY;COUNT=3",
+        );
+        m.rdates.push(RDate {
+            start: IcalTime::Date(NaiveDate::MAX),
+            end: Some(IcalTime::Date(NaiveDate::MIN)),
+        });
+        m.exdates.push(IcalTime::Floating(NaiveDateTime::MAX));
+        let o = override_of(
+            IcalTime::Date(NaiveDate::MIN),
+            IcalTime::Floating(NaiveDateTime::MAX),
+            i64::MAX,
+        );
+        let s = series(Some(m), vec![o]);
+        for tz in [
+            Berlin,
+            New_York,
+            chrono_tz::Pacific::Kiritimati,
+            chrono_tz::Etc::GMTPlus12,
+        ] {
+            let _ = expand_series(&s, everything, tz);
+            let _ = max_instance_duration(&s, tz);
+        }
+        for rule in [
+            "ÄÄÄÄÄÄÄ",
+            "RRULE:",
+            "FREQ=DAILY;UNTIL=99999999",
+            "FREQ=DAILY;INTERVAL=0",
+            "FREQ=DAILY;COUNT=-5;UNTIL=2026",
+        ] {
+            let m = with_rule(hour_long(zoned(Berlin, 2026, 6, 1, 10, 0)), rule);
+            let _ = expand_series(&series(Some(m), vec![]), year_2026(), Berlin);
+        }
     }
 
     #[test]

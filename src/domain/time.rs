@@ -103,13 +103,18 @@ pub fn local_to_utc(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
         LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
         LocalResult::None => {
             // Inside a gap: take the offset in force just before it.
-            let before = local - chrono::Duration::hours(3);
-            let offset = match tz.from_local_datetime(&before) {
-                LocalResult::Single(t) => t.offset().fix(),
-                LocalResult::Ambiguous(t, _) => t.offset().fix(),
-                LocalResult::None => Utc.fix(),
+            // Checked arithmetic: chrono's extreme dates must not panic.
+            let offset = match local
+                .checked_sub_signed(chrono::Duration::hours(3))
+                .map(|before| tz.from_local_datetime(&before))
+            {
+                Some(LocalResult::Single(t)) | Some(LocalResult::Ambiguous(t, _)) => t.offset().fix(),
+                _ => Utc.fix(),
             };
-            (local - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc()
+            local
+                .checked_sub_signed(chrono::Duration::seconds(i64::from(offset.local_minus_utc())))
+                .unwrap_or(local)
+                .and_utc()
         }
     }
 }
