@@ -15,7 +15,11 @@ fn entry(i: i64) -> AuditEntry {
         peer_key: "bob@example.org".into(),
         action: "freebusy".into(),
         params: format!("{{\"window\":\"day {i}\"}}"),
-        outcome: if i % 3 == 0 { AuditOutcome::Deny } else { AuditOutcome::Allow },
+        outcome: if i % 3 == 0 {
+            AuditOutcome::Deny
+        } else {
+            AuditOutcome::Allow
+        },
         rule: Some("team-sees-busy-times".into()),
         level: Some("busy".into()),
         disclosed: format!("busy: {i} intervals"),
@@ -52,7 +56,10 @@ async fn an_intact_log_verifies_and_lists() {
     assert!(out.contains("intact: 5 entries verified"), "{out}");
     let list = a.ok(&["log", "--peer", "bob@example.org"]);
     assert_eq!(list.lines().count(), 5, "{list}");
-    assert!(list.contains("freebusy: allow at level busy by rule team-sees-busy-times"), "{list}");
+    assert!(
+        list.contains("freebusy: allow at level busy by rule team-sees-busy-times"),
+        "{list}"
+    );
     let json: serde_json::Value = serde_json::from_str(&a.ok(&["log", "--json"])).expect("json");
     assert_eq!(json[0]["seq"], 1);
     assert_eq!(json[0]["outcome"], "allow");
@@ -61,7 +68,11 @@ async fn an_intact_log_verifies_and_lists() {
 #[tokio::test]
 async fn an_edited_entry_is_detected_and_named() {
     let a = agent_with_log(6).await;
-    tamper(&a, &["UPDATE audit_log SET disclosed = 'nothing' WHERE seq = 3"]).await;
+    tamper(
+        &a,
+        &["UPDATE audit_log SET disclosed = 'nothing' WHERE seq = 3"],
+    )
+    .await;
     let err = a.fails(&["log", "verify"]);
     assert!(err.contains("entry 3 was changed"), "{err}");
 }
