@@ -108,11 +108,15 @@ pub fn local_to_utc(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
                 .checked_sub_signed(chrono::Duration::hours(3))
                 .map(|before| tz.from_local_datetime(&before))
             {
-                Some(LocalResult::Single(t)) | Some(LocalResult::Ambiguous(t, _)) => t.offset().fix(),
+                Some(LocalResult::Single(t)) | Some(LocalResult::Ambiguous(t, _)) => {
+                    t.offset().fix()
+                }
                 _ => Utc.fix(),
             };
             local
-                .checked_sub_signed(chrono::Duration::seconds(i64::from(offset.local_minus_utc())))
+                .checked_sub_signed(chrono::Duration::seconds(i64::from(
+                    offset.local_minus_utc(),
+                )))
                 .unwrap_or(local)
                 .and_utc()
         }
