@@ -95,4 +95,71 @@ pub enum CliError {
     Ics(#[from] IcsError),
     #[error(transparent)]
     Recurrence(#[from] RecurrenceError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// How serious a policy finding is: an error rejects the whole policy set, a
+/// warning is printed and the set still loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// One finding about a policy file, at a 1-based line and column (columns
+/// count characters, not bytes), printed the way compilers print them:
+/// `policies/team.toml:12:9: error: unknown level "bussy" (…)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, self.severity, self.message
+        )
+    }
+}
+
+/// Errors from loading a set of policy files. Any error rejects the whole
+/// set: a running agent keeps its last good one.
+#[derive(Debug, Error)]
+pub enum PolicyError {
+    #[error("{}", render_diagnostics(.0))]
+    Invalid(Vec<Diagnostic>),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let mut out: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    out.push(format!(
+        "{errors} error{} in the policy files; nothing was changed: fix them and check again with `attache policy check`",
+        if errors == 1 { "" } else { "s" }
+    ));
+    out.join("\n")
 }

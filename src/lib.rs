@@ -5,6 +5,8 @@
 //! - [`domain`]: contacts, events, tasks, time ranges — plain types, no I/O.
 //! - [`calendar`]: iCalendar import/export and the availability engine
 //!   (recurrence expansion, busy intervals, free slots, occurrence index).
+//! - [`policy`]: sharing-policy files, their checks, the pure evaluator that
+//!   decides and cuts down what a peer learns, and `explain`.
 //! - [`store`]: the SQLite store; the only user of `sqlx`.
 //! - [`config`]: layered settings: defaults → `DATA_DIR/config.toml` → `ATTACHE_*`.
 //! - [`cli`]: one file per subcommand.
@@ -18,4 +20,5 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod policy;
 pub mod store;

@@ -12,6 +12,7 @@ mod free;
 mod import;
 mod init;
 mod log;
+mod policy;
 mod tasks;
 mod when;
 
@@ -61,10 +62,13 @@ pub enum Command {
     #[command(subcommand)]
     Tasks(tasks::TasksCommand),
     Log(log::LogArgs),
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// An opened data directory: settings, store, the owner's zone and `now`.
 pub(crate) struct Context {
+    pub(crate) data_dir: PathBuf,
     pub(crate) settings: Settings,
     pub(crate) store: Store,
     pub(crate) tz: Tz,
@@ -77,6 +81,7 @@ impl Context {
         let store = Store::open(&database_path(data_dir)).await?;
         let tz = settings.owner_tz();
         Ok(Self {
+            data_dir: data_dir.to_path_buf(),
             settings,
             store,
             tz,
@@ -107,6 +112,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Contacts(cmd) => contacts::run(&ctx, cmd).await,
         Command::Tasks(cmd) => tasks::run(&ctx, cmd).await,
         Command::Log(args) => log::run(&ctx, args).await,
+        Command::Policy(cmd) => policy::run(&ctx, cmd).await,
     };
     ctx.store.close().await;
     result
