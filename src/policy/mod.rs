@@ -19,6 +19,7 @@ pub mod evaluate;
 pub mod expect;
 pub mod explain;
 pub mod file;
+pub mod watch;
 
 use std::fmt;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use evaluate::{Decision, Limits, Outcome, RateWindow, Request, Step, evaluat
 pub use expect::{CaseResult, run_expectations};
 pub use explain::{Consideration, Explanation, explain};
 pub use file::{load_dir, parse_files};
+pub use watch::{PolicyWatcher, Rejection};
 
 /// How much of the owner's free/busy time a peer may see, from least to most.
 #[derive(
