@@ -10,10 +10,13 @@
 //! - [`store`]: the SQLite store; the only user of `sqlx`.
 //! - [`config`]: layered settings: defaults → `DATA_DIR/config.toml` → `ATTACHE_*`.
 //! - [`cli`]: one file per subcommand.
+//! - [`agent`]: where a peer's request meets the store and the policies
+//!   (decide, cut down, log).
 //! - [`audit`]: the hash-chained disclosure log (entries, hashing, verification).
 //! - [`error`]: one error type per layer.
 #![deny(unreachable_pub)]
 
+pub mod agent;
 pub mod audit;
 pub mod calendar;
 pub mod cli;

@@ -7,4 +7,5 @@ mod common;
 mod audit_log;
 mod calendar_cli;
 mod differential;
+mod policy_gate;
 mod scenarios;

@@ -1,0 +1,149 @@
+//! The one place where a peer's request becomes a decision, a disclosure and
+//! a disclosure-log entry — in that order, under one lock, so that two
+//! concurrent requests from one peer cannot both slip under its rate limit.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde_json::json;
+use tokio::sync::{Mutex, watch};
+
+use crate::audit::{AuditEntry, AuditOutcome};
+use crate::calendar::availability::{SlotOptions, WorkingHours};
+use crate::domain::TimeRange;
+use crate::error::StoreError;
+use crate::policy::{
+    CalendarView, Decision, Disclosure, Level, Outcome, PolicySet, Request, allowed_window,
+    disclose, evaluate, resolve_peer,
+};
+use crate::store::Store;
+
+/// The owner's calendar settings a disclosure needs.
+#[derive(Debug, Clone)]
+pub struct CalendarSettings {
+    pub owner_tz: Tz,
+    pub working_hours: WorkingHours,
+    pub slot_options: SlotOptions,
+}
+
+/// What the peer is answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub decision: Decision,
+    pub disclosure: Disclosure,
+    /// The disclosure log entry number.
+    pub logged_as: i64,
+}
+
+/// Decides peers' requests under the live policy set and logs every decision.
+pub struct Gatekeeper {
+    store: Store,
+    policies: watch::Receiver<Arc<PolicySet>>,
+    settings: CalendarSettings,
+    /// Held from reading a peer's rate count to logging the decision.
+    decide_lock: Mutex<()>,
+}
+
+impl Gatekeeper {
+    pub fn new(
+        store: Store,
+        policies: watch::Receiver<Arc<PolicySet>>,
+        settings: CalendarSettings,
+    ) -> Self {
+        Self {
+            store,
+            policies,
+            settings,
+            decide_lock: Mutex::new(()),
+        }
+    }
+
+    /// Answers a free/busy (or any other) request at `now`: decides it under
+    /// the current policies and the peer's persisted rate count, computes
+    /// exactly what may be disclosed, and appends the decision to the log.
+    pub async fn answer(
+        &self,
+        request: &Request,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, StoreError> {
+        let set = self.policies.borrow().clone();
+        let contacts = self.store.contacts().await?;
+        let peer_key = resolve_peer(&request.peer, &contacts)
+            .map(|c| c.jid.clone())
+            .unwrap_or_else(|| request.peer.trim().to_lowercase());
+
+        let _guard = self.decide_lock.lock().await;
+        // Which rule decides does not depend on the rate count; ask the
+        // store only for that rule's period.
+        let first = evaluate(&set, &contacts, request, now, &|_| 0);
+        let decision = match first.rule.as_ref().and_then(|r| set.rule(&r.name)) {
+            Some(rule) => {
+                let (_, period) = rule.rate();
+                let answered = self.store.answered_since(&peer_key, now - period).await?;
+                evaluate(&set, &contacts, request, now, &|_| answered)
+            }
+            None => first,
+        };
+
+        let disclosure = match allowed_window(&decision, request, now) {
+            Some(window) if decision.outcome == Outcome::Allow => {
+                let busy = self.store.busy(window, self.settings.owner_tz).await?;
+                let instances = if decision.level == Level::Details {
+                    self.store.instances(window, self.settings.owner_tz).await?
+                } else {
+                    Vec::new()
+                };
+                let view = CalendarView {
+                    busy: &busy,
+                    instances: &instances,
+                    working_hours: &self.settings.working_hours,
+                    owner_tz: self.settings.owner_tz,
+                    slot_options: SlotOptions {
+                        duration: request
+                            .duration
+                            .unwrap_or(self.settings.slot_options.duration),
+                        ..self.settings.slot_options
+                    },
+                };
+                disclose(&decision, request, &view, now)
+            }
+            _ => Disclosure::Nothing,
+        };
+
+        let entry = AuditEntry {
+            at: now,
+            peer: request.peer.trim().to_lowercase(),
+            peer_key,
+            action: request.action.name().to_string(),
+            params: request_params(request),
+            outcome: match decision.outcome {
+                Outcome::Allow => AuditOutcome::Allow,
+                Outcome::Deny => AuditOutcome::Deny,
+                Outcome::Ask { .. } => AuditOutcome::Ask,
+                Outcome::RateLimited => AuditOutcome::RateLimited,
+            },
+            rule: decision.rule.as_ref().map(|r| r.name.clone()),
+            level: (decision.outcome == Outcome::Allow).then(|| decision.level.name().to_string()),
+            disclosed: disclosure.summary(),
+        };
+        let logged_as = self.store.append_audit(&entry).await?;
+        Ok(Answer {
+            decision,
+            disclosure,
+            logged_as,
+        })
+    }
+}
+
+/// The request's parameters for the log, as JSON (times in UTC).
+fn request_params(r: &Request) -> String {
+    let range = |t: &TimeRange| json!([t.start.to_rfc3339(), t.end.to_rfc3339()]);
+    json!({
+        "window": r.window.as_ref().map(range),
+        "duration": r.duration.map(|d| d.num_seconds()),
+        "proposed": r.proposed.iter().map(range).collect::<Vec<_>>(),
+        "requested_level": r.requested_level.map(|l| l.name()),
+    })
+    .to_string()
+}

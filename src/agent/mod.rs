@@ -1,0 +1,8 @@
+//! The agent's services: where a peer's request meets the owner's store and
+//! policies. Owns the I/O-bound orchestration (read the store, decide with
+//! the pure evaluator, cut down, log); it must not parse stanzas (that is
+//! `xmpp`) nor decide anything itself (that is `policy`).
+
+pub mod gatekeeper;
+
+pub use gatekeeper::{Answer, CalendarSettings, Gatekeeper};

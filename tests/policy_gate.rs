@@ -1,0 +1,218 @@
+//! Peers' requests through the real store, the shipped default policy and
+//! the disclosure log: each contact gets exactly what the policy gives, and
+//! the rate limit holds across a restart.
+
+use std::collections::BTreeSet;
+
+use attache::agent::{CalendarSettings, Gatekeeper};
+use attache::calendar::availability::{SlotOptions, WorkingHours};
+use attache::policy::{Action, Disclosure, Level, Outcome, PolicyWatcher, Request};
+use attache::store::{Store, database_path};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::common::{Agent, fixture};
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+fn setup() -> Agent {
+    let a = Agent::init("Europe/Berlin");
+    a.import(&fixture("scenarios/weekly-moved-and-cancelled.ics"));
+    a.ok(&[
+        "contacts",
+        "add",
+        "bob@example.org",
+        "--name",
+        "Bob",
+        "--agent",
+        "bob.agent@example.org",
+        "--group",
+        "team",
+    ]);
+    a.ok(&[
+        "contacts",
+        "add",
+        "carol@example.org",
+        "--name",
+        "Carol",
+        "--agent",
+        "carol.agent@example.org",
+    ]);
+    a
+}
+
+async fn gatekeeper(a: &Agent) -> (Gatekeeper, PolicyWatcher, Store) {
+    let store = Store::open(&database_path(&a.dir)).await.expect("store");
+    let watcher =
+        PolicyWatcher::start(a.dir.join("policies"), chrono_tz::Europe::Berlin).expect("policies");
+    let settings = CalendarSettings {
+        owner_tz: chrono_tz::Europe::Berlin,
+        working_hours: WorkingHours::default(),
+        slot_options: SlotOptions::default(),
+    };
+    (
+        Gatekeeper::new(store.clone(), watcher.subscribe(), settings),
+        watcher,
+        store,
+    )
+}
+
+const MONDAY: &str = "2026-01-05T07:00:00Z";
+
+#[tokio::test]
+async fn each_peer_gets_exactly_what_the_default_policy_gives() {
+    let a = setup();
+    let (gate, _w, _s) = gatekeeper(&a).await;
+    let now = at(MONDAY);
+
+    // Team member, asking through their agent: busy blocks, no titles, rounded to 30 min.
+    let bob = gate
+        .answer(
+            &Request::new("bob.agent@example.org", Action::Freebusy),
+            now,
+        )
+        .await
+        .expect("answer");
+    assert_eq!(bob.decision.outcome, Outcome::Allow);
+    assert_eq!(bob.decision.level, Level::Busy);
+    let Disclosure::Busy { busy, .. } = &bob.disclosure else {
+        panic!("{:?}", bob.disclosure)
+    };
+    let starts: Vec<String> = busy.iter().map(|b| b.start.to_rfc3339()).collect();
+    assert_eq!(
+        starts,
+        ["2026-01-05T13:00:00+00:00", "2026-01-13T15:00:00+00:00"]
+    );
+
+    // Another known contact: only yes/no for one proposed slot.
+    let mut ask = Request::new("carol.agent@example.org", Action::Freebusy);
+    ask.proposed = vec![attache::domain::TimeRange {
+        start: at("2026-01-05T13:00:00Z"),
+        end: at("2026-01-05T13:30:00Z"),
+    }];
+    let carol = gate.answer(&ask, now).await.expect("answer");
+    assert_eq!(carol.decision.level, Level::YesNo);
+    assert!(
+        matches!(
+            carol.disclosure,
+            Disclosure::YesNo {
+                answer: Some(false),
+                ..
+            }
+        ),
+        "{:?}",
+        carol.disclosure
+    );
+
+    // A stranger: denied by default, nothing disclosed, still logged.
+    let eve = gate
+        .answer(&Request::new("eve@evil.example", Action::Freebusy), now)
+        .await
+        .expect("answer");
+    assert_eq!(eve.decision.outcome, Outcome::Deny);
+    assert!(eve.decision.rule.is_none());
+    assert_eq!(eve.disclosure, Disclosure::Nothing);
+
+    let log = a.ok(&["log"]);
+    assert_eq!(log.lines().count(), 3, "{log}");
+    assert!(
+        log.contains("eve@evil.example  freebusy: deny by default — nothing"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("Weekly review"),
+        "the log never holds titles: {log}"
+    );
+}
+
+/// Carol may ask 20 yes/no questions an hour. Probing with many slots learns
+/// at most 20 answers, the limit survives a restart, and the owner sees it in the log.
+#[tokio::test]
+async fn yes_no_probing_is_bounded_by_the_rate_limit_even_across_a_restart() {
+    let a = setup();
+    let now = at(MONDAY);
+    let mut answered = BTreeSet::new();
+    let mut limited = 0;
+    let mut allowed = 0;
+    {
+        let (gate, _w, store) = gatekeeper(&a).await;
+        for i in 0..30 {
+            let mut r = Request::new(
+                if i % 2 == 0 {
+                    "carol.agent@example.org"
+                } else {
+                    "carol@example.org"
+                },
+                Action::Freebusy,
+            );
+            let start = at("2026-01-05T08:00:00Z") + Duration::minutes(30 * i);
+            r.proposed = vec![attache::domain::TimeRange {
+                start,
+                end: start + Duration::minutes(30),
+            }];
+            let ans = gate
+                .answer(&r, now + Duration::seconds(i))
+                .await
+                .expect("answer");
+            match (&ans.decision.outcome, &ans.disclosure) {
+                (
+                    Outcome::Allow,
+                    Disclosure::YesNo {
+                        slot: Some(s),
+                        answer,
+                    },
+                ) => {
+                    allowed += 1;
+                    // Outside working hours the answer is "not telling": nothing learnt.
+                    if answer.is_some() {
+                        answered.insert(s.start);
+                    }
+                }
+                (Outcome::RateLimited, Disclosure::Nothing) => limited += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        store.close().await;
+    }
+    assert_eq!(
+        allowed, 20,
+        "both of Carol's JIDs share one budget of 20/hour"
+    );
+    assert!(
+        answered.len() <= 20,
+        "at most one slot learnt per answered request"
+    );
+    // 08:00Z..16:00Z on Monday is inside working hours: 16 half hours answered.
+    assert_eq!(answered.len(), 16);
+    assert_eq!(limited, 10);
+
+    // Restart: a new store handle and gatekeeper on the same files.
+    let (gate, _w, _s) = gatekeeper(&a).await;
+    let mut r = Request::new("carol.agent@example.org", Action::Freebusy);
+    r.proposed = vec![attache::domain::TimeRange {
+        start: at("2026-01-06T08:00:00Z"),
+        end: at("2026-01-06T08:30:00Z"),
+    }];
+    let ans = gate
+        .answer(&r, now + Duration::minutes(5))
+        .await
+        .expect("answer");
+    assert_eq!(
+        ans.decision.outcome,
+        Outcome::RateLimited,
+        "a restart must not reset the rate limit"
+    );
+    // An hour later the budget is back.
+    let ans = gate
+        .answer(&r, now + Duration::minutes(61))
+        .await
+        .expect("answer");
+    assert_eq!(ans.decision.outcome, Outcome::Allow);
+
+    let log = a.ok(&["log", "--peer", "Carol"]);
+    assert_eq!(log.matches("rate-limited").count(), 11, "{log}");
+    assert!(a.ok(&["log", "verify"]).contains("32 entries verified"));
+}
