@@ -7,5 +7,6 @@ mod common;
 mod audit_log;
 mod calendar_cli;
 mod differential;
+mod policy_cli;
 mod policy_gate;
 mod scenarios;
