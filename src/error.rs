@@ -163,3 +163,12 @@ fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
     ));
     out.join("\n")
 }
+
+/// Errors of the running agent's services.
+#[derive(Debug, Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Recurrence(#[from] RecurrenceError),
+}

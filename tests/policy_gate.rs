@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use attache::agent::{CalendarSettings, Gatekeeper};
+use attache::agent::{CalendarSettings, Gatekeeper, Live};
 use attache::calendar::availability::{SlotOptions, WorkingHours};
 use attache::policy::{Action, Disclosure, Level, Outcome, PolicyWatcher, Request};
 use attache::store::{Store, database_path};
@@ -53,8 +53,13 @@ async fn gatekeeper(a: &Agent) -> (Gatekeeper, PolicyWatcher, Store) {
         working_hours: WorkingHours::default(),
         slot_options: SlotOptions::default(),
     };
+    let live = std::sync::Arc::new(
+        Live::load(store.clone(), chrono_tz::Europe::Berlin, chrono::Utc::now())
+            .await
+            .expect("live"),
+    );
     (
-        Gatekeeper::new(store.clone(), watcher.subscribe(), settings),
+        Gatekeeper::new(store.clone(), live, watcher.subscribe(), settings),
         watcher,
         store,
     )
@@ -215,4 +220,32 @@ async fn yes_no_probing_is_bounded_by_the_rate_limit_even_across_a_restart() {
     let log = a.ok(&["log", "--peer", "Carol"]);
     assert_eq!(log.matches("rate-limited").count(), 11, "{log}");
     assert!(a.ok(&["log", "verify"]).contains("32 entries verified"));
+}
+
+/// The CLI writes while the agent runs: one poll of the store's counters
+/// brings the new events and contacts into the agent's in-memory view.
+#[tokio::test]
+async fn the_live_view_picks_up_cli_changes_on_the_next_poll() {
+    let a = setup();
+    let store = Store::open(&database_path(&a.dir)).await.expect("store");
+    let now = at(MONDAY);
+    let live = Live::load(store, chrono_tz::Europe::Berlin, now)
+        .await
+        .expect("live");
+    assert!(
+        !live.refresh(now).await.expect("refresh"),
+        "nothing changed yet"
+    );
+    let window = attache::domain::TimeRange {
+        start: at("2026-02-02T00:00:00Z"),
+        end: at("2026-02-03T00:00:00Z"),
+    };
+    assert_eq!(live.snapshot().index.busy(window).expect("busy").len(), 1);
+
+    a.import(&fixture("scenarios/thisandfuture.ics"));
+    a.ok(&["contacts", "add", "dana@example.org", "--name", "Dana"]);
+    assert!(live.refresh(now).await.expect("refresh"));
+    let snap = live.snapshot();
+    assert_eq!(snap.index.busy(window).expect("busy").len(), 3);
+    assert!(snap.contacts.iter().any(|c| c.name == "Dana"));
 }

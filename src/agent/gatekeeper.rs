@@ -9,10 +9,11 @@ use chrono_tz::Tz;
 use serde_json::json;
 use tokio::sync::{Mutex, watch};
 
+use super::Live;
 use crate::audit::{AuditEntry, AuditOutcome};
 use crate::calendar::availability::{SlotOptions, WorkingHours};
 use crate::domain::TimeRange;
-use crate::error::StoreError;
+use crate::error::AgentError;
 use crate::policy::{
     CalendarView, Decision, Disclosure, Level, Outcome, PolicySet, Request, allowed_window,
     disclose, evaluate, resolve_peer,
@@ -39,6 +40,7 @@ pub struct Answer {
 /// Decides peers' requests under the live policy set and logs every decision.
 pub struct Gatekeeper {
     store: Store,
+    live: Arc<Live>,
     policies: watch::Receiver<Arc<PolicySet>>,
     settings: CalendarSettings,
     /// Held from reading a peer's rate count to logging the decision.
@@ -48,11 +50,13 @@ pub struct Gatekeeper {
 impl Gatekeeper {
     pub fn new(
         store: Store,
+        live: Arc<Live>,
         policies: watch::Receiver<Arc<PolicySet>>,
         settings: CalendarSettings,
     ) -> Self {
         Self {
             store,
+            live,
             policies,
             settings,
             decide_lock: Mutex::new(()),
@@ -66,31 +70,32 @@ impl Gatekeeper {
         &self,
         request: &Request,
         now: DateTime<Utc>,
-    ) -> Result<Answer, StoreError> {
+    ) -> Result<Answer, AgentError> {
         let set = self.policies.borrow().clone();
-        let contacts = self.store.contacts().await?;
-        let peer_key = resolve_peer(&request.peer, &contacts)
+        let snapshot = self.live.snapshot();
+        let contacts = &snapshot.contacts;
+        let peer_key = resolve_peer(&request.peer, contacts)
             .map(|c| c.jid.clone())
             .unwrap_or_else(|| request.peer.trim().to_lowercase());
 
         let _guard = self.decide_lock.lock().await;
         // Which rule decides does not depend on the rate count; ask the
         // store only for that rule's period.
-        let first = evaluate(&set, &contacts, request, now, &|_| 0);
+        let first = evaluate(&set, contacts, request, now, &|_| 0);
         let decision = match first.rule.as_ref().and_then(|r| set.rule(&r.name)) {
             Some(rule) => {
                 let (_, period) = rule.rate();
                 let answered = self.store.answered_since(&peer_key, now - period).await?;
-                evaluate(&set, &contacts, request, now, &|_| answered)
+                evaluate(&set, contacts, request, now, &|_| answered)
             }
             None => first,
         };
 
         let disclosure = match allowed_window(&decision, request, now) {
             Some(window) if decision.outcome == Outcome::Allow => {
-                let busy = self.store.busy(window, self.settings.owner_tz).await?;
+                let busy = snapshot.index.busy(window)?;
                 let instances = if decision.level == Level::Details {
-                    self.store.instances(window, self.settings.owner_tz).await?
+                    snapshot.index.instances(window)?
                 } else {
                     Vec::new()
                 };

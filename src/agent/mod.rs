@@ -4,5 +4,7 @@
 //! `xmpp`) nor decide anything itself (that is `policy`).
 
 pub mod gatekeeper;
+pub mod live;
 
 pub use gatekeeper::{Answer, CalendarSettings, Gatekeeper};
+pub use live::{Live, Snapshot};

@@ -51,6 +51,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        super::bump_version(&mut tx, super::CONTACTS_VERSION).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -103,6 +104,7 @@ impl Store {
             .bind(contact.jid.clone())
             .execute(&mut *tx)
             .await?;
+        super::bump_version(&mut tx, super::CONTACTS_VERSION).await?;
         tx.commit().await?;
         Ok(contact)
     }

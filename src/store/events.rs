@@ -553,6 +553,7 @@ impl Store {
             }
         }
         refresh_index(&mut tx, &changed, owner_tz, now).await?;
+        super::bump_version(&mut tx, super::CALENDAR_VERSION).await?;
         tx.commit().await?;
         Ok(report)
     }

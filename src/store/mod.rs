@@ -146,6 +146,50 @@ async fn meta_set(
     Ok(())
 }
 
+/// Counters bumped by every write to a part of the store, so a running agent
+/// (another process, maybe) notices CLI edits by polling one cheap row.
+pub(crate) const CALENDAR_VERSION: &str = "calendar_version";
+pub(crate) const CONTACTS_VERSION: &str = "contacts_version";
+
+async fn bump_version(conn: &mut sqlx::SqliteConnection, key: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES (?, '1')
+         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+    )
+    .bind(key.to_owned())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Where the store stands: each part's change counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Versions {
+    pub calendar: i64,
+    pub contacts: i64,
+}
+
+impl Store {
+    /// The change counters; compare two readings to know what changed.
+    pub async fn versions(&self) -> Result<Versions, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT key, value FROM meta WHERE key IN ('calendar_version', 'contacts_version')",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut v = Versions::default();
+        for (k, val) in rows {
+            let n = val.parse().unwrap_or(0);
+            match k.as_str() {
+                CALENDAR_VERSION => v.calendar = n,
+                CONTACTS_VERSION => v.contacts = n,
+                _ => {}
+            }
+        }
+        Ok(v)
+    }
+}
+
 fn now_text(now: chrono::DateTime<chrono::Utc>) -> String {
     now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
