@@ -11,6 +11,7 @@
 mod audit;
 mod contacts;
 mod events;
+mod exchange;
 mod tasks;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use crate::error::StoreError;
 
 pub use audit::ChainReport;
 pub use events::{ImportMode, ImportReport, ImportSet};
+pub use exchange::OutboxItem;
 pub use tasks::StoredTask;
 
 /// The file name of the database inside the data directory.

@@ -1,0 +1,258 @@
+//! Requests between agents: the replies we gave (for idempotent replay) and
+//! the requests we sent (the outbox).
+
+use chrono::{DateTime, Utc};
+
+use super::Store;
+use crate::error::StoreError;
+
+/// A request of ours waiting for (or done with) its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub request_id: String,
+    pub peer: String,
+    pub payload: String,
+    pub purpose: String,
+    pub created: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub attempts: i64,
+    pub state: String,
+    pub reply: Option<String>,
+}
+
+type OutboxRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    Option<String>,
+);
+
+fn decode(r: OutboxRow) -> OutboxItem {
+    let ts = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or_default();
+    OutboxItem {
+        request_id: r.0,
+        peer: r.1,
+        payload: r.2,
+        purpose: r.3,
+        created: ts(r.4),
+        deadline: ts(r.5),
+        attempts: r.6,
+        state: r.7,
+        reply: r.8,
+    }
+}
+
+const OUTBOX_COLUMNS: &str = "SELECT request_id, peer, payload, purpose, created_utc, deadline_utc, attempts, state, reply FROM outbox";
+
+impl Store {
+    /// The reply remembered for `(peer, request_id)`: `(digest, reply)`.
+    pub async fn recall_reply(
+        &self,
+        peer: &str,
+        request_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT digest, reply FROM peer_requests WHERE peer = ? AND request_id = ?",
+        )
+        .bind(peer.to_owned())
+        .bind(request_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Remembers the reply given to `(peer, request_id)`; a second call for
+    /// the same key keeps the first reply.
+    pub async fn remember_reply(
+        &self,
+        peer: &str,
+        request_id: &str,
+        digest: &str,
+        reply: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO peer_requests (peer, request_id, digest, reply, answered_utc) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(peer.to_owned())
+        .bind(request_id.to_owned())
+        .bind(digest.to_owned())
+        .bind(reply.to_owned())
+        .bind(now.timestamp())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets replies older than `before` (the protocol promises 24 hours).
+    pub async fn forget_replies(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM peer_requests WHERE answered_utc < ?")
+                .bind(before.timestamp())
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// Persists a request before it is sent.
+    pub async fn enqueue(&self, item: &OutboxItem) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO outbox (request_id, peer, payload, purpose, created_utc, deadline_utc, attempts, state)
+             VALUES (?, ?, ?, ?, ?, ?, 0, 'waiting')",
+        )
+        .bind(item.request_id.clone())
+        .bind(item.peer.clone())
+        .bind(item.payload.clone())
+        .bind(item.purpose.clone())
+        .bind(item.created.timestamp())
+        .bind(item.deadline.timestamp())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Counts one more sending of `request_id`.
+    pub async fn mark_attempt(&self, request_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE request_id = ?")
+            .bind(request_id.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the answer; `false` when the request was no longer waiting
+    /// (answered before, or expired), so a late reply changes nothing.
+    pub async fn complete(&self, request_id: &str, reply: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE outbox SET state = 'answered', reply = ? WHERE request_id = ? AND state = 'waiting'")
+            .bind(reply.to_owned())
+            .bind(request_id.to_owned())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Requests still waiting for `peer` (to re-send when it comes online).
+    pub async fn waiting_for(&self, peer: &str) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{OUTBOX_COLUMNS} WHERE peer = ? COLLATE NOCASE AND state = 'waiting' ORDER BY created_utc"
+        )))
+        .bind(peer.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(decode).collect())
+    }
+
+    /// Every waiting request, oldest first (for a restart).
+    pub async fn all_waiting(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{OUTBOX_COLUMNS} WHERE state = 'waiting' ORDER BY created_utc"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(decode).collect())
+    }
+
+    /// Marks the waiting requests whose deadline passed as expired and
+    /// returns them, so the owner can be told once.
+    pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut tx = self.write().await?;
+        let rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{OUTBOX_COLUMNS} WHERE state = 'waiting' AND deadline_utc <= ? ORDER BY created_utc"
+        )))
+        .bind(now.timestamp())
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE outbox SET state = 'expired' WHERE state = 'waiting' AND deadline_utc <= ?",
+        )
+        .bind(now.timestamp())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(decode).collect())
+    }
+
+    /// One outbox entry.
+    pub async fn outbox_item(&self, request_id: &str) -> Result<Option<OutboxItem>, StoreError> {
+        let row: Option<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{OUTBOX_COLUMNS} WHERE request_id = ?"
+        )))
+        .bind(request_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(decode))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, deadline: i64) -> OutboxItem {
+        OutboxItem {
+            request_id: id.into(),
+            peer: "bob.agent@example.org".into(),
+            payload: "<freebusy/>".into(),
+            purpose: "{}".into(),
+            created: DateTime::from_timestamp(1_000, 0).unwrap_or_default(),
+            deadline: DateTime::from_timestamp(deadline, 0).unwrap_or_default(),
+            attempts: 0,
+            state: "waiting".into(),
+            reply: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_is_answered_once_and_a_late_reply_changes_nothing() -> Result<(), StoreError>
+    {
+        let store = Store::open_in_memory().await?;
+        store.enqueue(&item("r1", 2_000)).await?;
+        store.enqueue(&item("r2", 1_500)).await?;
+        assert_eq!(store.waiting_for("Bob.Agent@example.org").await?.len(), 2);
+        assert!(store.complete("r1", "ok").await?);
+        assert!(!store.complete("r1", "again").await?);
+        let expired = store
+            .expire_due(DateTime::from_timestamp(1_600, 0).unwrap_or_default())
+            .await?;
+        assert_eq!(
+            expired
+                .iter()
+                .map(|i| i.request_id.as_str())
+                .collect::<Vec<_>>(),
+            ["r2"]
+        );
+        assert!(!store.complete("r2", "late").await?);
+        assert!(store.all_waiting().await?.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_remembered_reply_is_kept_and_replayed() -> Result<(), StoreError> {
+        let store = Store::open_in_memory().await?;
+        let now = DateTime::from_timestamp(10_000, 0).unwrap_or_default();
+        store
+            .remember_reply("carol@x", "q1", "d1", "first", now)
+            .await?;
+        store
+            .remember_reply("carol@x", "q1", "d2", "second", now)
+            .await?;
+        assert_eq!(
+            store.recall_reply("carol@x", "q1").await?,
+            Some(("d1".into(), "first".into()))
+        );
+        assert_eq!(store.recall_reply("dave@x", "q1").await?, None);
+        assert_eq!(
+            store
+                .forget_replies(now + chrono::Duration::seconds(1))
+                .await?,
+            1
+        );
+        Ok(())
+    }
+}
