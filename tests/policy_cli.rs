@@ -102,7 +102,7 @@ fn the_shipped_default_and_examples_check_clean() {
         if !name.ends_with(".toml") || name.ends_with(".tests.toml") {
             continue;
         }
-        let a = with_policies(&[path.clone()]);
+        let a = with_policies(std::slice::from_ref(&path));
         a.ok(&[
             "contacts",
             "add",
