@@ -32,6 +32,26 @@ pub struct Settings {
     pub timezone: String,
     pub calendar: CalendarSettings,
     pub log: LogSettings,
+    pub account: AccountSettings,
+}
+
+/// The agent's own XMPP account (validated when `attache run` logs in).
+/// The password is never a setting: `ATTACHE_PASSWORD` or `password_file`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    /// The agent's bare JID; empty until `attache init --jid`.
+    pub jid: String,
+    /// The owner's bare JID: the only one who may command the agent.
+    pub owner: String,
+    /// `host:port` to connect to, skipping DNS SRV; empty for the normal lookup.
+    pub server: String,
+    /// A file whose first line is the password, relative to the data directory.
+    pub password_file: String,
+    /// Plain TCP without TLS; refused unless `server` is a loopback address.
+    pub allow_plaintext: bool,
+    /// The resource the agent binds.
+    pub resource: String,
 }
 
 /// How free time is offered.

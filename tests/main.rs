@@ -9,4 +9,6 @@ mod calendar_cli;
 mod differential;
 mod policy_cli;
 mod policy_gate;
+mod protocol_doc;
 mod scenarios;
+mod xmpp_agent;

@@ -13,6 +13,7 @@ mod import;
 mod init;
 mod log;
 mod policy;
+mod run;
 mod tasks;
 mod when;
 
@@ -62,6 +63,7 @@ pub enum Command {
     #[command(subcommand)]
     Tasks(tasks::TasksCommand),
     Log(log::LogArgs),
+    Run(run::RunArgs),
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
 }
@@ -112,6 +114,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Contacts(cmd) => contacts::run(&ctx, cmd).await,
         Command::Tasks(cmd) => tasks::run(&ctx, cmd).await,
         Command::Log(args) => log::run(&ctx, args).await,
+        Command::Run(args) => run::run(&ctx, &data_dir, args).await,
         Command::Policy(cmd) => policy::run(&ctx, cmd).await,
     };
     ctx.store.close().await;
