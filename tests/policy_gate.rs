@@ -249,3 +249,62 @@ async fn the_live_view_picks_up_cli_changes_on_the_next_poll() {
     assert_eq!(snap.index.busy(window).expect("busy").len(), 3);
     assert!(snap.contacts.iter().any(|c| c.name == "Dana"));
 }
+
+/// docs/protocol.md §7: a retried request gets the same reply and is neither
+/// decided nor logged again; a reused id with other content is refused.
+#[tokio::test]
+async fn a_repeated_request_is_replayed_not_decided_again() {
+    use attache::agent::peer::{PeerReply, answer_peer};
+    use attache::negotiate::ProtocolError;
+    use xmpp_parsers::minidom::Element;
+
+    let a = setup();
+    let (gate, _w, store) = gatekeeper(&a).await;
+    let now = at(MONDAY);
+    let ns = attache::negotiate::NS;
+    let ask: Element = format!(
+        "<freebusy xmlns='{ns}' request-id='q1' start='2026-01-05T00:00:00Z' end='2026-01-12T00:00:00Z'/>"
+    )
+    .parse()
+    .expect("xml");
+    let first = answer_peer(&gate, &store, "bob.agent@example.org", &ask, now)
+        .await
+        .expect("answer");
+    let again = answer_peer(&gate, &store, "bob.agent@example.org", &ask, now)
+        .await
+        .expect("answer");
+    assert!(matches!(first, PeerReply::Result(_)), "{first:?}");
+    assert_eq!(first, again);
+    assert_eq!(
+        a.ok(&["log"]).lines().count(),
+        1,
+        "the replay is not logged again"
+    );
+
+    let other: Element = format!("<freebusy xmlns='{ns}' request-id='q1' level='yes-no'/>")
+        .parse()
+        .expect("xml");
+    let reused = answer_peer(&gate, &store, "bob.agent@example.org", &other, now)
+        .await
+        .expect("answer");
+    assert_eq!(reused, PeerReply::Error(ProtocolError::RequestIdReused));
+
+    // The same id from someone else is a different request.
+    let eve = answer_peer(&gate, &store, "eve@evil.example", &ask, now)
+        .await
+        .expect("answer");
+    assert_eq!(eve, PeerReply::Error(ProtocolError::NotPermitted));
+
+    let broken: Element = format!(
+        "<freebusy xmlns='{ns}' request-id='q2' start='yesterday' end='2026-01-12T00:00:00Z'/>"
+    )
+    .parse()
+    .expect("xml");
+    let bad = answer_peer(&gate, &store, "bob.agent@example.org", &broken, now)
+        .await
+        .expect("answer");
+    assert!(
+        matches!(bad, PeerReply::Error(ProtocolError::Invalid(_))),
+        "{bad:?}"
+    );
+}

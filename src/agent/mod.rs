@@ -5,6 +5,7 @@
 
 pub mod gatekeeper;
 pub mod live;
+pub mod peer;
 
 pub use gatekeeper::{Answer, CalendarSettings, Gatekeeper};
 pub use live::{Live, Snapshot};
