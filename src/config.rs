@@ -93,6 +93,7 @@ impl Settings {
             )
             .add_source(
                 Environment::with_prefix("ATTACHE")
+                    .prefix_separator("_")
                     .separator("__")
                     .source(Some(env)),
             )

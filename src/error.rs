@@ -97,6 +97,10 @@ pub enum CliError {
     Recurrence(#[from] RecurrenceError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Xmpp(#[from] crate::xmpp::XmppError),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
 }
 
 /// How serious a policy finding is: an error rejects the whole policy set, a

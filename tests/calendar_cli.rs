@@ -485,3 +485,47 @@ fn every_malformed_fixture_is_refused_and_leaves_the_store_unchanged() {
         );
     }
 }
+
+/// `ATTACHE_*` environment variables override the file (`__` between table and key).
+#[test]
+fn environment_variables_override_the_config_file() {
+    let a = Agent::init("Europe/Berlin");
+    let saturday = |extra: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_attache"));
+        cmd.arg("--data-dir").arg(&a.dir).args([
+            "free",
+            "--now",
+            "2026-01-01T00:00:00Z",
+            "--duration",
+            "1h",
+            "--from",
+            "2026-01-10T00:00:00Z",
+            "--to",
+            "2026-01-11T00:00:00Z",
+            "--json",
+        ]);
+        cmd.env_remove("ATTACHE_TIMEZONE");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        saturday(&[]).trim(),
+        "[]",
+        "no working hours on Saturdays by default"
+    );
+    let out = saturday(&[("ATTACHE_CALENDAR__WORKING_HOURS__SAT", "10:00-12:00")]);
+    assert!(out.contains("2026-01-10T09:00:00Z"), "{out}");
+    let out = saturday(&[
+        ("ATTACHE_CALENDAR__WORKING_HOURS__SAT", "10:00-12:00"),
+        ("ATTACHE_TIMEZONE", "UTC"),
+    ]);
+    assert!(out.contains("2026-01-10T10:00:00Z"), "{out}");
+}

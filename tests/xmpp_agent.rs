@@ -30,9 +30,8 @@ use xmpp_parsers::version::{VersionQuery, VersionResult};
 
 use crate::common::prosody::Prosody;
 
-const PLACEHOLDER_REPLY: &str = "attache is running; commands arrive soon";
 const REFUSAL: &str = "Sorry, I am a personal agent and only take commands from my owner.";
-const FEATURE_NS: &str = "https://attache.dev/protocol/0";
+const FEATURE_NS: &str = attache::negotiate::NS;
 
 /// How long anything that should happen "at once" may take on a loaded CI machine.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -245,12 +244,12 @@ async fn the_owner_gets_an_answer_and_a_stranger_one_refusal() {
     let to = owner.wait_for_agent(&net.agent_full(), &agent).await;
     let agent_bare: Jid = net.agent_bare().into();
 
-    owner.say(&agent_bare, "agenda").await;
+    owner.say(&agent_bare, "tasks").await;
     let reply = owner
         .next_message(PATIENCE)
         .await
         .expect("the owner's answer");
-    assert_eq!(reply.1, PLACEHOLDER_REPLY);
+    assert!(reply.1.starts_with("No open tasks."), "{}", reply.1);
     assert_eq!(reply.0.to_bare(), net.agent_bare());
 
     stranger.say(&agent_bare, "agenda").await;
@@ -389,7 +388,10 @@ async fn a_dropped_connection_is_resumed_and_nothing_is_lost() {
     // (XEP-0198 hibernation) and queues what arrives meanwhile.
     relay.cut_and_block();
     owner
-        .say(&net.agent_bare().into(), "sent while you were away")
+        .say(
+            &net.agent_bare().into(),
+            "task add sent while you were away",
+        )
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     relay.unblock();
@@ -398,7 +400,7 @@ async fn a_dropped_connection_is_resumed_and_nothing_is_lost() {
         .next_message(PATIENCE)
         .await
         .unwrap_or_else(|| panic!("no answer after the outage:\n{}", agent.log()));
-    assert_eq!(reply.1, PLACEHOLDER_REPLY);
+    assert_eq!(reply.1, "Added task 1: sent while you were away");
     assert!(
         agent.log().contains("stream resumed"),
         "resumed, not a fresh stream:\n{}",
@@ -423,12 +425,12 @@ async fn the_agent_survives_a_prosody_restart() {
     let to = owner.wait_for_agent(&net.agent_full(), &agent).await;
     assert!(owner.ping(&to).await.is_ok(), "the next ping works");
     // A message to the bare JID needs the agent's presence: re-sent after the reset.
-    owner.say(&net.agent_bare().into(), "still there?").await;
+    owner.say(&net.agent_bare().into(), "tasks").await;
     let reply = owner
         .next_message(PATIENCE)
         .await
         .expect("an answer after the restart");
-    assert_eq!(reply.1, PLACEHOLDER_REPLY);
+    assert!(reply.1.starts_with("No open tasks."), "{}", reply.1);
     agent.terminate_gracefully();
 }
 

@@ -152,3 +152,58 @@ fn request_params(r: &Request) -> String {
     })
     .to_string()
 }
+
+impl Gatekeeper {
+    /// Which rule would decide `action` from `peer` now, and exactly what it
+    /// would disclose (the owner's `why`). Decides nothing and logs nothing.
+    pub async fn explain(
+        &self,
+        peer: &str,
+        action: crate::policy::Action,
+        now: DateTime<Utc>,
+    ) -> Result<crate::policy::Explanation, AgentError> {
+        let set = self.policies.borrow().clone();
+        let snapshot = self.live.snapshot();
+        let contacts = &snapshot.contacts;
+        let request = Request::new(peer, action);
+        let key = resolve_peer(peer, contacts)
+            .map(|c| c.jid.clone())
+            .unwrap_or_else(|| peer.trim().to_lowercase());
+        let first = evaluate(&set, contacts, &request, now, &|_| 0);
+        let answered = match first.rule.as_ref().and_then(|r| set.rule(&r.name)) {
+            Some(rule) => self.store.answered_since(&key, now - rule.rate().1).await?,
+            None => 0,
+        };
+        let history = |_| answered;
+        let plain = crate::policy::explain(&request, &set, contacts, now, &history, None);
+        let Some(window) = allowed_window(&plain.decision, &request, now) else {
+            return Ok(plain);
+        };
+        let busy = snapshot.index.busy(window)?;
+        let instances = if plain.decision.level == Level::Details {
+            snapshot.index.instances(window)?
+        } else {
+            Vec::new()
+        };
+        let view = CalendarView {
+            busy: &busy,
+            instances: &instances,
+            working_hours: &self.settings.working_hours,
+            owner_tz: self.settings.owner_tz,
+            slot_options: self.settings.slot_options,
+        };
+        Ok(crate::policy::explain(
+            &request,
+            &set,
+            contacts,
+            now,
+            &history,
+            Some(&view),
+        ))
+    }
+
+    /// The policy set in force.
+    pub fn policies(&self) -> Arc<PolicySet> {
+        self.policies.borrow().clone()
+    }
+}

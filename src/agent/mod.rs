@@ -5,7 +5,9 @@
 
 pub mod gatekeeper;
 pub mod live;
+pub mod owner;
 pub mod peer;
+pub mod runtime;
 
 pub use gatekeeper::{Answer, CalendarSettings, Gatekeeper};
 pub use live::{Live, Snapshot};

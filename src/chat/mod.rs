@@ -12,7 +12,7 @@
 mod grammar;
 mod help;
 mod parse;
-mod render;
+pub mod render;
 
 pub use grammar::{ItemId, When};
 pub use help::{COMMANDS, CommandHelp, PLACEHOLDERS};

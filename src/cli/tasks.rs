@@ -68,7 +68,7 @@ pub(crate) async fn run(ctx: &Context, cmd: TasksCommand) -> Result<(), CliError
         TasksCommand::Add(a) => {
             let summary = a.text.join(" ").trim().to_string();
             let task = Task {
-                uid: new_uid(ctx.now),
+                uid: Task::new_uid(ctx.now),
                 summary,
                 description: None,
                 due: a.due.as_deref().map(|d| parse_due(d, ctx.tz)).transpose()?,
@@ -103,18 +103,6 @@ pub(crate) async fn run(ctx: &Context, cmd: TasksCommand) -> Result<(), CliError
             Ok(())
         }
     }
-}
-
-/// A UID no other task has: time, process, and a per-process counter.
-pub(crate) fn new_uid(now: chrono::DateTime<chrono::Utc>) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}-{}@attache",
-        now.timestamp_nanos_opt().unwrap_or_default(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 fn describe(t: &StoredTask, tz: chrono_tz::Tz) -> String {

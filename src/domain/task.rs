@@ -60,3 +60,34 @@ pub struct Task {
     pub delegated_from: Option<String>,
     pub sequence: i64,
 }
+
+impl Task {
+    /// A UID no other task has: time, process, and a per-process counter.
+    pub fn new_uid(now: DateTime<Utc>) -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        format!(
+            "{}-{}-{}@attache",
+            now.timestamp_nanos_opt().unwrap_or_default(),
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// A new open task made by the owner.
+    pub fn new(summary: impl Into<String>, due: Option<IcalTime>, now: DateTime<Utc>) -> Self {
+        Task {
+            uid: Task::new_uid(now),
+            summary: summary.into(),
+            description: None,
+            due,
+            priority: None,
+            status: TaskStatus::NeedsAction,
+            percent_complete: None,
+            completed: None,
+            delegated_to: None,
+            delegated_from: None,
+            sequence: 0,
+        }
+    }
+}

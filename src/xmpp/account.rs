@@ -91,8 +91,9 @@ impl Account {
         let bad = |m: String| XmppError::Account(m);
         if settings.jid.trim().is_empty() {
             return Err(bad(
-                "jid is empty: run `attache init --jid AGENT_JID --owner YOUR_JID` \
-                 or set [account] jid in config.toml"
+                "jid is empty: set [account] jid (the agent's own account) and owner in \
+                 config.toml, or start a new data directory with \
+                 `attache init --jid AGENT_JID --owner YOUR_JID`"
                     .into(),
             ));
         }

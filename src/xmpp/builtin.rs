@@ -21,10 +21,10 @@ use super::events::IqKind;
 /// The namespace of attache's own agent-to-agent protocol, advertised in
 /// disco#info so peers can tell an attache agent from a person's client.
 /// A placeholder until `docs/protocol.md` fixes it.
-pub const FEATURE_NS: &str = "https://attache.dev/protocol/0";
+pub const FEATURE_NS: &str = crate::negotiate::NS;
 
 /// The XEP-0115 node: a URI naming the software.
-pub const CAPS_NODE: &str = "https://attache.dev";
+pub const CAPS_NODE: &str = "urn:x-attache:client";
 
 /// XEP-0092 software name.
 pub const SOFTWARE_NAME: &str = "attache";

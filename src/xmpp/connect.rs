@@ -121,6 +121,14 @@ pub(crate) async fn login(
 
 /// Says why a login failed, in words an owner can act on.
 pub(crate) fn explain(error: &TxError, account: &Account) -> String {
+    let server = match &account.server {
+        ServerAddress::Explicit { .. } => account.server.to_string(),
+        ServerAddress::Dns => format!(
+            "the XMPP server of {} (DNS SRV _xmpp-client._tcp, else port 5222; \
+             set [account] server to bypass DNS)",
+            account.jid.domain()
+        ),
+    };
     match error {
         TxError::Auth(AuthError::Fail(condition)) => {
             let name = sasl_condition_name(condition);
@@ -136,17 +144,23 @@ pub(crate) fn explain(error: &TxError, account: &Account) -> String {
         TxError::Auth(AuthError::NoMechanism) => {
             "the server offers no SASL mechanism attache supports (SCRAM-SHA-1/256, PLAIN)".into()
         }
-        TxError::Protocol(ProtocolError::NoTls) => format!(
-            "{} does not offer STARTTLS; refusing to send the password in clear text",
-            account.server
-        ),
-        TxError::Io(e) => format!("cannot talk to {}: {e}", account.server),
+        TxError::Protocol(ProtocolError::NoTls) => {
+            format!("{server} does not offer STARTTLS; refusing to send the password in clear text")
+        }
+        TxError::Io(e) => format!("cannot talk to {server}: {e}"),
+        // What the DNS lookup returns when no address answered.
+        TxError::Disconnected if account.server == ServerAddress::Dns => {
+            format!("cannot reach {server}")
+        }
         TxError::Disconnected => format!(
-            "{} closed the connection (is it an XMPP server for {}?)",
-            account.server,
+            "{server} closed the connection (is it an XMPP server for {}?)",
             account.jid.domain()
         ),
-        other => format!("{other} (server: {})", account.server),
+        TxError::DnsNet(_) | TxError::DnsProto(_) | TxError::Idna => format!(
+            "found no address for {} in DNS; check the domain of the JID, or set [account] server",
+            account.jid.domain()
+        ),
+        other => format!("{other} (server: {server})"),
     }
 }
 

@@ -1,0 +1,628 @@
+//! The running agent: turns XMPP events into work and work into stanzas.
+//!
+//! Owns the event loop's decisions: who may command (the owner's bare JID
+//! only), how peers' requests are answered (through [`answer_peer`]), how
+//! the owner's questions reach other agents (persisted in the outbox first,
+//! re-sent when the peer's presence appears, given up at a deadline), and
+//! whose presence subscriptions are approved (only contacts the policy
+//! allows something). It never parses stanzas itself (`xmpp` does) nor
+//! decides disclosure (`policy` does).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
+
+use super::owner::{ASK_DEADLINE, Desk, PeerQuestion};
+use super::peer::{PeerReply, answer_peer};
+use super::{Gatekeeper, Live};
+use crate::audit::{AuditEntry, AuditOutcome};
+use crate::chat::render;
+use crate::negotiate::wire::{NS, ProtocolError, parse_reply, request_element};
+use crate::policy::{Action, Outcome, Request, evaluate};
+use crate::store::{OutboxItem, Store};
+use crate::xmpp::{
+    BareJid, DefinedCondition, Element, FullJid, Handler, Incoming, IqAnswer, IqKind, Jid, Outbox,
+    Outgoing, PresenceKind, XmppError,
+};
+
+/// How long one attempt at a peer waits for its answer.
+pub const IQ_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+
+/// A stranger hears the refusal once per this period, then silence:
+/// answering every message would make the agent a reflector.
+const REFUSAL_PERIOD: StdDuration = StdDuration::from_secs(3600);
+
+/// What anyone but the owner hears, at most once an hour.
+pub const REFUSAL: &str = "Sorry, I am a personal agent and only take commands from my owner.";
+
+/// What the outbox remembers about why a request was sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Purpose {
+    /// The contact's name, for the owner's reply.
+    name: String,
+}
+
+/// Online resources of the peers we see, by bare JID.
+type Presence = Arc<Mutex<HashMap<BareJid, BTreeSet<FullJid>>>>;
+
+/// Everything the agent's tasks share.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub live: Arc<Live>,
+    pub gate: Arc<Gatekeeper>,
+    pub owner: BareJid,
+}
+
+/// The [`Handler`] of `attache run`.
+pub struct AgentRuntime {
+    services: Services,
+    me: Option<BareJid>,
+    presence: Presence,
+    refused: HashMap<BareJid, Instant>,
+}
+
+impl AgentRuntime {
+    pub fn new(services: Services) -> Self {
+        Self {
+            services,
+            me: None,
+            presence: Arc::new(Mutex::new(HashMap::new())),
+            refused: HashMap::new(),
+        }
+    }
+
+    /// True when `jid` should hear the refusal now (and notes that it did).
+    fn refuse_now(&mut self, jid: BareJid, now: Instant) -> bool {
+        self.refused
+            .retain(|_, at| now.duration_since(*at) < REFUSAL_PERIOD);
+        if self.refused.contains_key(&jid) {
+            return false;
+        }
+        self.refused.insert(jid, now);
+        true
+    }
+
+    /// Starts the background chores: follow store changes, give up on
+    /// overdue questions, forget old replies. Ends with the session.
+    pub fn spawn_chores(&self, outbox: Outbox) -> tokio::task::JoinHandle<()> {
+        let s = self.services.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(StdDuration::from_millis(500));
+            let mut n: u64 = 0;
+            loop {
+                tick.tick().await;
+                n += 1;
+                let now = Utc::now();
+                if let Err(e) = s.live.refresh(now).await {
+                    warn!("could not refresh the calendar view: {e}");
+                }
+                if n.is_multiple_of(4) {
+                    match s.store.expire_due(now).await {
+                        Ok(items) => {
+                            for item in items {
+                                let name = purpose_name(&item);
+                                let text = format!(
+                                    "{name}'s agent did not answer (offline?); I stopped asking. Try again later."
+                                );
+                                tell_owner(&outbox, &s.owner, text).await;
+                            }
+                        }
+                        Err(e) => warn!("could not check the outbox: {e}"),
+                    }
+                }
+                if n.is_multiple_of(7200)
+                    && let Err(e) = s
+                        .store
+                        .forget_replies(now - super::peer::REPLAY_MEMORY)
+                        .await
+                {
+                    warn!("could not forget old replies: {e}");
+                }
+            }
+        })
+    }
+
+    fn online_resource(&self, agent: &str) -> Option<FullJid> {
+        let bare = BareJid::new(agent).ok()?;
+        lock(&self.presence)
+            .get(&bare)
+            .and_then(|set| set.iter().next().cloned())
+    }
+
+    async fn on_owner_message(
+        &mut self,
+        from: Jid,
+        body: String,
+        thread: Option<String>,
+        outbox: &Outbox,
+    ) {
+        let now = Utc::now();
+        let desk = Desk {
+            store: &self.services.store,
+            live: &self.services.live,
+            gate: &self.services.gate,
+        };
+        let outcome = match desk.execute(&body, now).await {
+            Ok(o) => o,
+            Err(e) => {
+                warn!("command failed: {e}");
+                super::owner::Outcome {
+                    reply: format!("Something went wrong on my side: {e}"),
+                    ..Default::default()
+                }
+            }
+        };
+        if !outcome.reply.is_empty() {
+            send(
+                outbox,
+                Outgoing::Chat {
+                    to: from.clone(),
+                    body: outcome.reply,
+                    thread: thread.clone(),
+                },
+            )
+            .await;
+        }
+        for agent in outcome.subscribe {
+            if let Ok(to) = BareJid::new(&agent) {
+                send(
+                    outbox,
+                    Outgoing::Presence {
+                        to,
+                        kind: PresenceKind::Subscribe,
+                    },
+                )
+                .await;
+            }
+        }
+        for question in outcome.questions {
+            self.ask(question, outbox, now).await;
+        }
+    }
+
+    /// Persists the question, then sends it if the peer is online, or says
+    /// it will when the peer appears.
+    async fn ask(&mut self, q: PeerQuestion, outbox: &Outbox, now: DateTime<Utc>) {
+        let s = &self.services;
+        let payload = element_text(&request_element(&q.query));
+        let item = OutboxItem {
+            request_id: q.query.request_id.to_string(),
+            peer: q.agent.clone(),
+            payload,
+            purpose: serde_json::to_string(&Purpose {
+                name: q.name.clone(),
+            })
+            .unwrap_or_default(),
+            created: now,
+            deadline: now + ASK_DEADLINE,
+            attempts: 0,
+            state: "waiting".into(),
+            reply: None,
+        };
+        if let Err(e) = s.store.enqueue(&item).await {
+            tell_owner(
+                outbox,
+                &s.owner,
+                format!("I could not note your question for {}: {e}", q.name),
+            )
+            .await;
+            return;
+        }
+        match self.online_resource(&q.agent) {
+            Some(full) => {
+                tokio::spawn(send_waiting(s.clone(), outbox.clone(), item, full));
+            }
+            None => {
+                let until = render::instant(item.deadline, s.live.owner_tz());
+                tell_owner(
+                    outbox,
+                    &s.owner,
+                    format!(
+                        "{}'s agent is offline; I'll ask as soon as it is back (until {until}).",
+                        render::sanitize(&q.name)
+                    ),
+                )
+                .await;
+            }
+        }
+    }
+
+    async fn on_presence(&mut self, from: Jid, kind: PresenceKind, outbox: &Outbox) {
+        let bare = from.to_bare();
+        match kind {
+            PresenceKind::Available => {
+                if let Ok(full) = from.clone().try_into_full() {
+                    lock(&self.presence)
+                        .entry(bare.clone())
+                        .or_default()
+                        .insert(full.clone());
+                    // Questions that waited for this peer go out now.
+                    match self.services.store.waiting_for(&bare.to_string()).await {
+                        Ok(items) => {
+                            for item in items {
+                                tokio::spawn(send_waiting(
+                                    self.services.clone(),
+                                    outbox.clone(),
+                                    item,
+                                    full.clone(),
+                                ));
+                            }
+                        }
+                        Err(e) => warn!("could not read the outbox: {e}"),
+                    }
+                }
+            }
+            PresenceKind::Unavailable => {
+                let mut map = lock(&self.presence);
+                if let Ok(full) = from.try_into_full() {
+                    if let Some(set) = map.get_mut(&bare) {
+                        set.remove(&full);
+                        if set.is_empty() {
+                            map.remove(&bare);
+                        }
+                    }
+                } else {
+                    map.remove(&bare);
+                }
+            }
+            PresenceKind::Subscribe => {
+                let approve =
+                    bare == self.services.owner || self.peer_may_see_presence(&bare).await;
+                let answer = if approve {
+                    PresenceKind::Subscribed
+                } else {
+                    PresenceKind::Unsubscribed
+                };
+                info!(peer = %bare, approved = approve, "presence subscription request");
+                send(
+                    outbox,
+                    Outgoing::Presence {
+                        to: bare.clone(),
+                        kind: answer,
+                    },
+                )
+                .await;
+                if approve {
+                    send(
+                        outbox,
+                        Outgoing::Presence {
+                            to: bare,
+                            kind: PresenceKind::Subscribe,
+                        },
+                    )
+                    .await;
+                }
+            }
+            PresenceKind::Subscribed | PresenceKind::Unsubscribe | PresenceKind::Unsubscribed => {}
+        }
+    }
+
+    /// A peer may see the agent's presence when the policy allows (or
+    /// would ask about) at least one action for it; the decision is logged
+    /// like any other disclosure.
+    async fn peer_may_see_presence(&self, peer: &BareJid) -> bool {
+        let s = &self.services;
+        let now = Utc::now();
+        let set = s.gate.policies();
+        let snapshot = s.live.snapshot();
+        let peer_text = peer.to_string();
+        let allowing = Action::ALL.iter().find_map(|action| {
+            let d = evaluate(
+                &set,
+                &snapshot.contacts,
+                &Request::new(peer_text.clone(), *action),
+                now,
+                &|_| 0,
+            );
+            matches!(d.outcome, Outcome::Allow | Outcome::Ask { .. }).then_some(d)
+        });
+        let entry = AuditEntry {
+            at: now,
+            peer: peer_text.clone(),
+            peer_key: crate::policy::resolve_peer(&peer_text, &snapshot.contacts)
+                .map(|c| c.jid.clone())
+                .unwrap_or_else(|| peer_text.clone()),
+            action: "presence".into(),
+            params: "{}".into(),
+            outcome: if allowing.is_some() {
+                AuditOutcome::Allow
+            } else {
+                AuditOutcome::Deny
+            },
+            rule: allowing
+                .as_ref()
+                .and_then(|d| d.rule.as_ref().map(|r| r.name.clone())),
+            level: None,
+            disclosed: if allowing.is_some() {
+                "presence subscription approved".into()
+            } else {
+                "nothing".into()
+            },
+        };
+        if let Err(e) = s.store.append_audit(&entry).await {
+            warn!("could not log a presence decision: {e}");
+        }
+        allowing.is_some()
+    }
+}
+
+impl Handler for AgentRuntime {
+    async fn handle(&mut self, event: Incoming, outbox: &Outbox) {
+        match event {
+            Incoming::Online { jid, resumed } => {
+                self.me = Some(jid.to_bare());
+                if !resumed {
+                    info!("online as {jid}; owner is {}", self.services.owner);
+                    // A fresh stream: the server forgot who was online.
+                    lock(&self.presence).clear();
+                }
+            }
+            Incoming::Offline => {}
+            Incoming::Roster(items) => {
+                // See the owner's and every contact agent's presence.
+                let mut wanted = vec![self.services.owner.clone()];
+                for c in self.services.live.snapshot().contacts.iter() {
+                    if let Some(agent) = c.agent_jid.as_deref().and_then(|a| BareJid::new(a).ok()) {
+                        wanted.push(agent);
+                    }
+                }
+                for jid in wanted {
+                    if !items.iter().any(|i| i.jid == jid && i.sees_or_asked()) {
+                        send(
+                            outbox,
+                            Outgoing::Presence {
+                                to: jid,
+                                kind: PresenceKind::Subscribe,
+                            },
+                        )
+                        .await;
+                    }
+                }
+            }
+            Incoming::Message {
+                from, body, thread, ..
+            } => {
+                let sender = from.to_bare();
+                if sender.node().is_none() || self.me.as_ref() == Some(&sender) {
+                    // Server notices and our own echoes: nobody to answer.
+                } else if sender == self.services.owner {
+                    self.on_owner_message(from, body, thread, outbox).await;
+                } else if self.refuse_now(sender.clone(), Instant::now()) {
+                    info!("refusing a message from {sender}: not the owner");
+                    send(
+                        outbox,
+                        Outgoing::Chat {
+                            to: from,
+                            body: REFUSAL.into(),
+                            thread,
+                        },
+                    )
+                    .await;
+                }
+            }
+            Incoming::Presence { from, kind } => self.on_presence(from, kind, outbox).await,
+            Incoming::Iq {
+                from,
+                id,
+                kind,
+                payload,
+            } => {
+                let s = self.services.clone();
+                let outbox = outbox.clone();
+                tokio::spawn(async move {
+                    let out = answer_iq(&s, &from, id, kind, &payload).await;
+                    send(&outbox, out).await;
+                });
+            }
+        }
+    }
+}
+
+/// The answer to one IQ in our namespace.
+async fn answer_iq(
+    s: &Services,
+    from: &Jid,
+    id: String,
+    kind: IqKind,
+    payload: &Element,
+) -> Outgoing {
+    let now = Utc::now();
+    let peer = from.to_bare().to_string();
+    if kind == IqKind::Set && payload.is("reply", NS) {
+        return take_late_reply(s, from, id, payload).await;
+    }
+    if kind == IqKind::Set {
+        return protocol_error(
+            from,
+            id,
+            &ProtocolError::Unsupported("version 0 has no <set/> requests but <reply/>".into()),
+        );
+    }
+    match answer_peer(&s.gate, &s.store, &peer, payload, now).await {
+        Ok(PeerReply::Result(el)) => Outgoing::IqResult {
+            to: from.clone(),
+            id,
+            payload: Some(el),
+        },
+        Ok(PeerReply::Error(e)) => protocol_error(from, id, &e),
+        Err(e) => {
+            warn!(%peer, "could not answer a peer: {e}");
+            Outgoing::IqError {
+                to: from.clone(),
+                id,
+                condition: DefinedCondition::InternalServerError,
+                text: None,
+            }
+        }
+    }
+}
+
+/// A `<reply>` set by a peer whose owner approved an earlier question of ours (§5.3).
+async fn take_late_reply(s: &Services, from: &Jid, id: String, payload: &Element) -> Outgoing {
+    let ack = Outgoing::IqResult {
+        to: from.clone(),
+        id: id.clone(),
+        payload: None,
+    };
+    let Some(request_id) = payload.attr("request-id") else {
+        return protocol_error(
+            from,
+            id,
+            &ProtocolError::Invalid("<reply/> needs a request-id".into()),
+        );
+    };
+    let item = match s.store.outbox_item(request_id).await {
+        Ok(Some(item)) if item.peer.eq_ignore_ascii_case(&from.to_bare().to_string()) => item,
+        // Not ours, or not from whom we asked: acknowledge and drop (§7).
+        _ => return ack,
+    };
+    if let Some(inner) = payload.children().find(|c| c.is("freebusy", NS)) {
+        deliver(s, &item, inner).await;
+    }
+    ack
+}
+
+/// Records a peer's free/busy answer and tells the owner, once.
+async fn deliver(s: &Services, item: &OutboxItem, reply: &Element) -> Option<String> {
+    let name = purpose_name(item);
+    let text = match parse_reply(reply) {
+        Ok(r) if r.request_id.as_str() == item.request_id => render::free_busy(
+            &render::sanitize(&name),
+            r.level,
+            &r.to_disclosure(),
+            s.live.owner_tz(),
+        ),
+        Ok(_) => return None,
+        Err(e) => format!("{name}'s agent answered something I could not read ({e})."),
+    };
+    match s
+        .store
+        .complete(&item.request_id, &element_text(reply))
+        .await
+    {
+        Ok(true) => Some(text),
+        _ => None,
+    }
+}
+
+/// Sends one waiting question to `to` and reports the outcome to the owner.
+async fn send_waiting(s: Services, outbox: Outbox, item: OutboxItem, to: FullJid) {
+    let Ok(payload) = item.payload.parse::<Element>() else {
+        warn!(request = %item.request_id, "unreadable outbox entry");
+        return;
+    };
+    if let Err(e) = s.store.mark_attempt(&item.request_id).await {
+        warn!("outbox: {e}");
+    }
+    let name = render::sanitize(&purpose_name(&item));
+    let text = match outbox
+        .query(Some(Jid::from(to)), IqKind::Get, payload, IQ_TIMEOUT)
+        .await
+    {
+        Ok(IqAnswer::Result(Some(el))) if el.is("freebusy", NS) => deliver(&s, &item, &el).await,
+        Ok(IqAnswer::Result(Some(el))) if el.is("pending", NS) => {
+            // The final answer arrives later as a <reply/>; extend nothing, just tell.
+            Some(render::awaiting_owner(&name))
+        }
+        Ok(IqAnswer::Result(_)) => Some(format!(
+            "{name}'s agent answered with nothing I understand."
+        )),
+        Ok(IqAnswer::Error(e)) => {
+            let app = e
+                .other
+                .as_ref()
+                .filter(|o| o.ns() == NS)
+                .map(|o| o.name().to_string());
+            let text = match app.as_deref() {
+                Some("rate-limited") => {
+                    let after = e
+                        .other
+                        .as_ref()
+                        .and_then(|o| o.attr("retry-after"))
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .map(chrono::Duration::seconds);
+                    render::rate_limited(&name, after)
+                }
+                _ if e.defined_condition == DefinedCondition::Forbidden => {
+                    render::declined(&name, "not permitted")
+                }
+                _ => format!(
+                    "{name}'s agent could not answer ({:?}).",
+                    e.defined_condition
+                ),
+            };
+            match s.store.complete(&item.request_id, "error").await {
+                Ok(true) => Some(text),
+                _ => None,
+            }
+        }
+        Err(XmppError::IqTimeout { .. }) => {
+            debug!(request = %item.request_id, "no answer yet; will retry when the peer reappears");
+            None
+        }
+        Err(e) => {
+            debug!(request = %item.request_id, "not sent: {e}");
+            None
+        }
+    };
+    if let Some(text) = text {
+        tell_owner(&outbox, &s.owner, text).await;
+    }
+}
+
+fn purpose_name(item: &OutboxItem) -> String {
+    serde_json::from_str::<Purpose>(&item.purpose)
+        .map(|p| p.name)
+        .unwrap_or_else(|_| item.peer.clone())
+}
+
+fn protocol_error(to: &Jid, id: String, e: &ProtocolError) -> Outgoing {
+    let (_, defined, text, _) = e.parts();
+    let condition = match defined {
+        "forbidden" => DefinedCondition::Forbidden,
+        "resource-constraint" => DefinedCondition::ResourceConstraint,
+        "bad-request" => DefinedCondition::BadRequest,
+        "not-acceptable" => DefinedCondition::NotAcceptable,
+        "conflict" => DefinedCondition::Conflict,
+        _ => DefinedCondition::FeatureNotImplemented,
+    };
+    Outgoing::IqError {
+        to: to.clone(),
+        id,
+        condition,
+        text: Some(text),
+    }
+}
+
+async fn tell_owner(outbox: &Outbox, owner: &BareJid, body: String) {
+    send(
+        outbox,
+        Outgoing::Chat {
+            to: Jid::from(owner.clone()),
+            body,
+            thread: None,
+        },
+    )
+    .await;
+}
+
+async fn send(outbox: &Outbox, out: Outgoing) {
+    if let Err(e) = outbox.send(out).await {
+        warn!("could not send: {e}");
+    }
+}
+
+fn element_text(el: &Element) -> String {
+    let mut buf = Vec::new();
+    let _ = el.write_to(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
