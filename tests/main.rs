@@ -4,6 +4,7 @@
 
 mod common;
 
+mod agents_freebusy;
 mod audit_log;
 mod calendar_cli;
 mod differential;

@@ -34,7 +34,7 @@ const REFUSAL: &str = "Sorry, I am a personal agent and only take commands from 
 const FEATURE_NS: &str = attache::negotiate::NS;
 
 /// How long anything that should happen "at once" may take on a loaded CI machine.
-const PATIENCE: Duration = Duration::from_secs(15);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(15);
 
 #[test]
 fn the_harness_starts_prosody_registers_accounts_and_leaves_nothing_behind() {
@@ -567,18 +567,18 @@ impl Network {
 }
 
 /// A running `attache run`, killed on drop.
-struct Agent {
-    child: Option<Child>,
-    log: PathBuf,
+pub(crate) struct Agent {
+    pub(crate) child: Option<Child>,
+    pub(crate) log: PathBuf,
 }
 
 impl Agent {
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGTERM: the agent goes offline cleanly and exits with success.
-    fn terminate_gracefully(mut self) {
+    pub(crate) fn terminate_gracefully(mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -717,7 +717,7 @@ impl ServerConnector for Loopback {
 }
 
 /// A person's XMPP client, for the tests' side of the conversation.
-struct TestClient {
+pub(crate) struct TestClient {
     client: Client,
     jid: Jid,
     /// Stanzas that arrived while the test waited for something else.
@@ -725,7 +725,7 @@ struct TestClient {
 }
 
 impl TestClient {
-    async fn login(server: &Prosody, jid: &str, password: &str) -> TestClient {
+    pub(crate) async fn login(server: &Prosody, jid: &str, password: &str) -> TestClient {
         let jid = BareJid::new(jid).expect("test JID");
         let mut client =
             Client::new_with_connector(jid, password, Loopback(server.addr()), Timeouts::tight());
@@ -754,35 +754,48 @@ impl TestClient {
         me
     }
 
-    async fn send(&mut self, stanza: Stanza) {
+    pub(crate) async fn send(&mut self, stanza: Stanza) {
         self.client.send_stanza(stanza).await.expect("send");
     }
 
-    async fn say(&mut self, to: &Jid, body: &str) {
+    pub(crate) async fn say(&mut self, to: &Jid, body: &str) {
         let message = Message::chat(Some(to.clone())).with_body(Lang::new(), body.to_string());
         self.send(message.into()).await;
     }
 
     /// Sends an IQ request and waits for its answer, keeping whatever else arrives.
-    async fn iq(&mut self, to: Option<&Jid>, request: IqRequest) -> IqResponse {
+    pub(crate) async fn iq(&mut self, to: Option<&Jid>, request: IqRequest) -> IqResponse {
+        match self.iq_within(to, request, PATIENCE).await {
+            Some(answer) => answer,
+            None => panic!("no answer from {to:?} within {PATIENCE:?}"),
+        }
+    }
+
+    /// Like [`TestClient::iq`], but `None` after `within` instead of a panic.
+    pub(crate) async fn iq_within(
+        &mut self,
+        to: Option<&Jid>,
+        request: IqRequest,
+        within: Duration,
+    ) -> Option<IqResponse> {
         let token = self.client.send_iq(to.cloned(), request).await;
         tokio::pin!(token);
-        let deadline = tokio::time::sleep(PATIENCE);
+        let deadline = tokio::time::sleep(within);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
-                answer = &mut token => return answer.expect("IQ sent"),
+                answer = &mut token => return Some(answer.expect("IQ sent")),
                 event = self.client.next() => {
                     if let Some(Event::Stanza(stanza)) = event {
                         self.inbox.push_back(stanza);
                     }
                 }
-                () = &mut deadline => panic!("no answer from {to:?} within {PATIENCE:?}"),
+                () = &mut deadline => return None,
             }
         }
     }
 
-    async fn ping(&mut self, to: &Jid) -> Result<(), IqResponse> {
+    pub(crate) async fn ping(&mut self, to: &Jid) -> Result<(), IqResponse> {
         match self.iq(Some(to), IqRequest::Get(Ping.into())).await {
             IqResponse::Result(_) => Ok(()),
             error => Err(error),
@@ -790,21 +803,35 @@ impl TestClient {
     }
 
     /// Pings the agent until it answers; returns the JID that answered.
-    async fn wait_for_agent(&mut self, agent_jid: &Jid, agent: &Agent) -> Jid {
+    /// Each ping waits at most 2 s: one that got lost while the agent was
+    /// still logging in must not use up the whole patience.
+    pub(crate) async fn wait_for_agent(&mut self, agent_jid: &Jid, agent: &Agent) -> Jid {
         let deadline = Instant::now() + PATIENCE;
-        loop {
-            match self.ping(agent_jid).await {
-                Ok(()) => return agent_jid.clone(),
-                Err(_) if Instant::now() < deadline => {
+        let mut last = None;
+        while Instant::now() < deadline {
+            match self
+                .iq_within(
+                    Some(agent_jid),
+                    IqRequest::Get(Ping.into()),
+                    Duration::from_secs(2),
+                )
+                .await
+            {
+                Some(IqResponse::Result(_)) => return agent_jid.clone(),
+                other => {
+                    last = Some(format!("{other:?}"));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => panic!("the agent never answered a ping ({e:?}):\n{}", agent.log()),
             }
         }
+        panic!(
+            "the agent never answered a ping (last: {last:?}):\n{}",
+            agent.log()
+        )
     }
 
     /// The next chat message with a body: (from, body), or None after `within`.
-    async fn next_message(&mut self, within: Duration) -> Option<(Jid, String)> {
+    pub(crate) async fn next_message(&mut self, within: Duration) -> Option<(Jid, String)> {
         self.next_matching(within, |stanza| match stanza {
             Stanza::Message(m) if m.type_ != MessageType::Error => {
                 let body = m.get_best_body_cloned(vec![])?.1;
@@ -815,7 +842,7 @@ impl TestClient {
         .await
     }
 
-    async fn next_presence(&mut self, within: Duration) -> Option<(Jid, PresenceType)> {
+    pub(crate) async fn next_presence(&mut self, within: Duration) -> Option<(Jid, PresenceType)> {
         self.next_matching(within, |stanza| match stanza {
             Stanza::Presence(p) => Some((p.from.clone()?, p.type_.clone())),
             _ => None,
@@ -823,7 +850,7 @@ impl TestClient {
         .await
     }
 
-    async fn next_matching<T>(
+    pub(crate) async fn next_matching<T>(
         &mut self,
         within: Duration,
         wanted: impl Fn(&Stanza) -> Option<T>,
@@ -852,7 +879,7 @@ impl TestClient {
     }
 
     /// Answers every ping until the task is aborted (tokio-xmpp does not).
-    async fn answer_pings(&mut self) {
+    pub(crate) async fn answer_pings(&mut self) {
         while let Some(event) = self.client.next().await {
             let Event::Stanza(Stanza::Iq(xmpp_parsers::iq::Iq::Get {
                 from, id, payload, ..
@@ -873,7 +900,7 @@ impl TestClient {
     }
 
     /// The median of `count` sequential ping round trips.
-    async fn ping_median(&mut self, to: &Jid, count: usize) -> Duration {
+    pub(crate) async fn ping_median(&mut self, to: &Jid, count: usize) -> Duration {
         let mut times = Vec::with_capacity(count);
         for _ in 0..count {
             let started = Instant::now();
@@ -884,7 +911,7 @@ impl TestClient {
         times[count / 2]
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.client.send_end()).await;
     }
 }

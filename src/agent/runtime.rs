@@ -457,6 +457,7 @@ async fn answer_iq(
                 id,
                 condition: DefinedCondition::InternalServerError,
                 text: None,
+                app: None,
             }
         }
     }
@@ -582,7 +583,7 @@ fn purpose_name(item: &OutboxItem) -> String {
 }
 
 fn protocol_error(to: &Jid, id: String, e: &ProtocolError) -> Outgoing {
-    let (_, defined, text, _) = e.parts();
+    let (_, defined, text, app) = e.parts();
     let condition = match defined {
         "forbidden" => DefinedCondition::Forbidden,
         "resource-constraint" => DefinedCondition::ResourceConstraint,
@@ -596,6 +597,7 @@ fn protocol_error(to: &Jid, id: String, e: &ProtocolError) -> Outgoing {
         id,
         condition,
         text: Some(text),
+        app,
     }
 }
 

@@ -442,6 +442,8 @@ pub fn free_slots(
 
 /// The first `k` slots of exactly `duration`, earliest first, that fit in
 /// `free` and start on the granularity grid (used for the `slots` level).
+/// The slots do not overlap: each offer is a distinct choice, so `k` offers
+/// show `k` different times rather than one time shifted by the grid.
 pub fn candidate_slots(
     free: &[TimeRange],
     duration: TimeDelta,
@@ -466,13 +468,11 @@ pub fn candidate_slots(
                 break;
             }
             out.push(TimeRange { start, end });
-            // Without a grid, slots follow each other back to back.
+            // The next offer starts where this one ends, on the grid.
             next = if granularity <= TimeDelta::zero() {
                 Some(end)
             } else {
-                start
-                    .checked_add_signed(TimeDelta::seconds(1))
-                    .and_then(|t| align_up(t, granularity, owner_tz))
+                align_up(end, granularity, owner_tz)
             };
         }
     }
@@ -677,7 +677,8 @@ mod tests {
             [
                 r(utc(2026, 6, 1, 7, 0), utc(2026, 6, 1, 8, 0)),
                 r(utc(2026, 6, 1, 9, 30), utc(2026, 6, 1, 10, 30)),
-                r(utc(2026, 6, 1, 10, 0), utc(2026, 6, 1, 11, 0)),
+                // Offers do not overlap: the next one starts where this one ends.
+                r(utc(2026, 6, 1, 10, 30), utc(2026, 6, 1, 11, 30)),
             ]
         );
     }

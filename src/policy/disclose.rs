@@ -837,8 +837,8 @@ mod tests {
             slots,
             vec![
                 range(monday(10, 30), monday(11, 30)),
-                range(monday(11, 0), monday(12, 0)),
                 range(monday(11, 30), monday(12, 30)),
+                range(monday(12, 30), monday(13, 30)),
             ]
         );
         let set = policy("level = \"slots\"\nmax_slots = 1");

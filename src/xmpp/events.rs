@@ -93,6 +93,9 @@ pub enum Outgoing {
         id: String,
         condition: DefinedCondition,
         text: Option<String>,
+        /// An application-specific condition (RFC 6120 §8.3.4), e.g. the
+        /// protocol's `<rate-limited/>`.
+        app: Option<Element>,
     },
 }
 
@@ -158,12 +161,14 @@ impl Outgoing {
                 id,
                 condition,
                 text,
+                app,
             } => {
                 let type_ = error_type(&condition);
-                let error = match text {
+                let mut error = match text {
                     Some(text) => StanzaError::new(type_, condition, "en", text),
                     None => super::builtin::error(type_, condition),
                 };
+                error.other = app;
                 Iq::Error {
                     from: None,
                     to: Some(to),
@@ -292,6 +297,7 @@ mod tests {
             id: "7".into(),
             condition: DefinedCondition::Forbidden,
             text: Some("not permitted".into()),
+            app: None,
         }
         .into_stanza(String::new());
         let Stanza::Iq(Iq::Error { id, error, .. }) = stanza else {

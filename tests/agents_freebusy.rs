@@ -1,0 +1,403 @@
+//! Two real agents on a real Prosody: Alice asks, by chat, when Bob is free;
+//! Bob's agent answers exactly what Bob's policy allows; strangers, probing
+//! and malformed requests get the documented errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use chrono::{Duration as Days, Utc};
+use tokio_xmpp::{IqRequest, IqResponse};
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::minidom::Element;
+
+use crate::common::prosody::Prosody;
+use crate::xmpp_agent::{Agent, PATIENCE, TestClient};
+
+const NS: &str = attache::negotiate::NS;
+
+struct World {
+    server: Prosody,
+    _tmp: tempfile::TempDir,
+    alice: PathBuf,
+    bob: PathBuf,
+    /// Bob's local date tomorrow, as YYYYMMDD and as shown in replies ("Sun 29 Nov").
+    tomorrow: (String, String),
+}
+
+fn attache(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("ATTACHE_DATA_DIR")
+        .env_remove("ATTACHE_PASSWORD")
+        .output()
+        .expect("run attache");
+    assert!(
+        out.status.success(),
+        "attache {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl World {
+    /// Alice and Bob with their agents; `bob_knows_alice` puts Alice in Bob's
+    /// address book with these `--group`s (None: a stranger to Bob).
+    fn new(bob_knows_alice: Option<&[&str]>) -> World {
+        let server = Prosody::start();
+        let d = server.domain().to_string();
+        for user in [
+            "alice",
+            "alice.agent",
+            "bob",
+            "bob.agent",
+            "eve",
+            "carol.agent",
+        ] {
+            server.register(user, &format!("{user}-pw"));
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let alice = tmp.path().join("alice");
+        let bob = tmp.path().join("bob");
+        for (dir, who) in [(&alice, "alice"), (&bob, "bob")] {
+            attache(
+                dir,
+                &[
+                    "init",
+                    "--timezone",
+                    "Europe/Berlin",
+                    "--jid",
+                    &format!("{who}.agent@{d}"),
+                    "--owner",
+                    &format!("{who}@{d}"),
+                    "--server",
+                    &server.server(),
+                ],
+            );
+        }
+        // Bob works every day 08:00–20:00, so the test does not depend on the weekday.
+        let mut config = std::fs::read_to_string(bob.join("config.toml")).expect("config");
+        config.push_str("\n[calendar.working_hours]\n");
+        for day in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
+            config.push_str(&format!("{day} = \"08:00-20:00\"\n"));
+        }
+        std::fs::write(bob.join("config.toml"), config).expect("config");
+
+        let tz = chrono_tz::Europe::Berlin;
+        let day = (Utc::now().with_timezone(&tz) + Days::days(1)).date_naive();
+        let ymd = day.format("%Y%m%d").to_string();
+        let shown = day.format("%a %d %b").to_string();
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n\
+             BEGIN:VEVENT\r\nUID:review@bob\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:{ymd}T100000\r\n\
+             DTEND;TZID=Europe/Berlin:{ymd}T110000\r\nSUMMARY:Design review\r\nLOCATION:Room 4\r\nEND:VEVENT\r\n\
+             BEGIN:VEVENT\r\nUID:doctor@bob\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:{ymd}T140000\r\n\
+             DTEND;TZID=Europe/Berlin:{ymd}T150000\r\nCLASS:PRIVATE\r\nSUMMARY:Doctor\r\nEND:VEVENT\r\n\
+             END:VCALENDAR\r\n"
+        );
+        let file = tmp.path().join("bob.ics");
+        std::fs::write(&file, ics).expect("ics");
+        attache(&bob, &["import", file.to_str().expect("path")]);
+
+        attache(
+            &alice,
+            &[
+                "contacts",
+                "add",
+                &format!("bob@{d}"),
+                "--name",
+                "Bob",
+                "--agent",
+                &format!("bob.agent@{d}"),
+            ],
+        );
+        if let Some(groups) = bob_knows_alice {
+            let mut args = vec![
+                "contacts".to_string(),
+                "add".into(),
+                format!("alice@{d}"),
+                "--name".into(),
+                "Alice".into(),
+                "--agent".into(),
+                format!("alice.agent@{d}"),
+            ];
+            for g in groups {
+                args.push("--group".into());
+                args.push((*g).into());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            attache(&bob, &args);
+        }
+        attache(
+            &bob,
+            &[
+                "contacts",
+                "add",
+                &format!("carol@{d}"),
+                "--name",
+                "Carol",
+                "--agent",
+                &format!("carol.agent@{d}"),
+            ],
+        );
+        World {
+            server,
+            _tmp: tmp,
+            alice,
+            bob,
+            tomorrow: (ymd, shown),
+        }
+    }
+
+    fn spawn(&self, dir: &Path, who: &str) -> Agent {
+        let log = dir.join("agent.log");
+        let file = std::fs::File::create(&log).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_attache"))
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("run")
+            .env("ATTACHE_PASSWORD", format!("{who}.agent-pw"))
+            .env("RUST_LOG", "attache=debug,info")
+            .env_remove("ATTACHE_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn attache run");
+        Agent {
+            child: Some(child),
+            log,
+        }
+    }
+
+    fn jid(&self, user: &str) -> String {
+        format!("{user}@{}", self.server.domain())
+    }
+
+    fn full(&self, user: &str) -> Jid {
+        Jid::new(&format!("{user}@{}/attache", self.server.domain())).expect("jid")
+    }
+}
+
+/// Alice (the owner) asks her agent and waits for the answer about Bob,
+/// skipping interim notes ("Bob's agent is offline; I'll ask…").
+async fn ask(alice: &mut TestClient, agent: &Jid, question: &str, log: &Agent) -> String {
+    let bare: Jid = agent.to_bare().into();
+    alice.say(&bare, question).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if let Some((_, body)) = alice.next_message(Duration::from_secs(2)).await
+            && !body.contains("offline; I'll ask")
+        {
+            return body;
+        }
+    }
+    panic!("no answer to {question:?}:\n{}", log.log())
+}
+
+async fn start(world: &World) -> (Agent, Agent, TestClient) {
+    let bob = world.spawn(&world.bob, "bob");
+    let alice = world.spawn(&world.alice, "alice");
+    let mut owner = TestClient::login(&world.server, &world.jid("alice"), "alice-pw").await;
+    owner
+        .wait_for_agent(&world.full("alice.agent"), &alice)
+        .await;
+    owner.wait_for_agent(&world.full("bob.agent"), &bob).await;
+    (alice, bob, owner)
+}
+
+#[tokio::test]
+async fn a_team_member_sees_busy_blocks_without_titles() {
+    let w = World::new(Some(&["team"]));
+    let (alice, _bob, mut owner) = start(&w).await;
+    let answer = ask(
+        &mut owner,
+        &w.full("alice.agent"),
+        "free bob tomorrow",
+        &alice,
+    )
+    .await;
+    assert!(answer.contains(&w.tomorrow.1), "{answer}");
+    assert!(
+        answer.contains("10:00–11:00") && answer.contains("14:00–15:00"),
+        "{answer}"
+    );
+    assert!(answer.contains("level busy"), "{answer}");
+    assert!(
+        !answer.contains("Design review") && !answer.contains("Doctor"),
+        "{answer}"
+    );
+    // Bob's disclosure log names the rule.
+    let log = attache(&w.bob, &["log"]);
+    assert!(
+        log.contains("freebusy: allow at level busy by rule team-sees-busy-times"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn family_sees_titles_but_never_of_private_events() {
+    let w = World::new(Some(&["family"]));
+    let (alice, _bob, mut owner) = start(&w).await;
+    let answer = ask(
+        &mut owner,
+        &w.full("alice.agent"),
+        "free bob tomorrow",
+        &alice,
+    )
+    .await;
+    assert!(answer.contains("Design review"), "{answer}");
+    assert!(
+        answer.contains("14:00–15:00"),
+        "the private event still blocks time: {answer}"
+    );
+    assert!(!answer.contains("Doctor"), "{answer}");
+    assert!(answer.contains("level details"), "{answer}");
+}
+
+#[tokio::test]
+async fn another_contact_only_learns_whether_one_time_works() {
+    let w = World::new(Some(&[]));
+    let (alice, _bob, mut owner) = start(&w).await;
+    let answer = ask(
+        &mut owner,
+        &w.full("alice.agent"),
+        "free bob tomorrow",
+        &alice,
+    )
+    .await;
+    assert!(
+        answer.contains("shares only whether a time works; ask with a time"),
+        "{answer}"
+    );
+    let busy = ask(
+        &mut owner,
+        &w.full("alice.agent"),
+        "free bob tomorrow 10:00 for 1h",
+        &alice,
+    )
+    .await;
+    assert!(busy.contains("Bob is busy then"), "{busy}");
+    let free = ask(
+        &mut owner,
+        &w.full("alice.agent"),
+        "free bob tomorrow 12:00 for 1h",
+        &alice,
+    )
+    .await;
+    assert!(free.contains("Bob is free"), "{free}");
+    assert!(!free.contains("Design review"), "{free}");
+}
+
+#[tokio::test]
+async fn a_slots_rule_offers_a_few_free_times() {
+    let w = World::new(Some(&[]));
+    std::fs::write(
+        w.bob.join("policies/default.toml"),
+        "[[rule]]\nname = \"contacts-get-slots\"\nwho = \"any-contact\"\naction = \"freebusy\"\ndecision = \"allow\"\nlevel = \"slots\"\nhours = \"working\"\nmax_slots = 2\n",
+    )
+    .expect("policy");
+    let (alice, _bob, mut owner) = start(&w).await;
+    let answer = ask(
+        &mut owner,
+        &w.full("alice.agent"),
+        "free bob tomorrow for 1h",
+        &alice,
+    )
+    .await;
+    assert!(answer.contains("Bob's agent offers:"), "{answer}");
+    assert!(
+        answer.contains("08:00–09:00") && answer.contains("09:00–10:00"),
+        "{answer}"
+    );
+    assert!(!answer.contains("11:00–12:00"), "at most 2 slots: {answer}");
+}
+
+/// Requests straight from test clients: a stranger, a malformed payload, an
+/// unknown element, and a contact who probes past its rate limit.
+#[tokio::test]
+async fn strangers_probes_and_bad_payloads_get_the_documented_errors() {
+    let w = World::new(None);
+    let bob = w.spawn(&w.bob, "bob");
+    let bob_agent = w.full("bob.agent");
+    let mut eve = TestClient::login(&w.server, &w.jid("eve"), "eve-pw").await;
+    eve.wait_for_agent(&bob_agent, &bob).await;
+
+    let ask = |xml: String| -> Element { xml.parse().expect("xml") };
+    let error_of = |r: IqResponse| match r {
+        IqResponse::Error(e) => (
+            format!("{:?}", e.defined_condition),
+            e.other.map(|o| o.name().to_string()).unwrap_or_default(),
+        ),
+        IqResponse::Result(p) => panic!("expected an error, got {p:?}"),
+    };
+
+    let r = eve
+        .iq(
+            Some(&bob_agent),
+            IqRequest::Get(ask(format!("<freebusy xmlns='{NS}' request-id='e1'/>"))),
+        )
+        .await;
+    assert_eq!(error_of(r), ("Forbidden".into(), "not-permitted".into()));
+
+    let r = eve
+        .iq(
+            Some(&bob_agent),
+            IqRequest::Get(ask(format!(
+                "<freebusy xmlns='{NS}' request-id='e2' start='soon' end='later'/>"
+            ))),
+        )
+        .await;
+    assert_eq!(error_of(r), ("BadRequest".into(), "invalid-payload".into()));
+
+    let r = eve
+        .iq(
+            Some(&bob_agent),
+            IqRequest::Get(ask(format!("<calendar-dump xmlns='{NS}'/>"))),
+        )
+        .await;
+    assert_eq!(error_of(r).0, "FeatureNotImplemented");
+    assert!(
+        eve.ping(&bob_agent).await.is_ok(),
+        "the agent keeps serving"
+    );
+
+    // Carol (a contact, yes-no at 20/hour) probes one slot per request.
+    let mut carol = TestClient::login(&w.server, &w.jid("carol.agent"), "carol.agent-pw").await;
+    let tomorrow = &w.tomorrow.0;
+    let mut outcomes = Vec::new();
+    for i in 0..21 {
+        let xml = format!(
+            "<freebusy xmlns='{NS}' request-id='c{i}' level='yes-no'><slot start='{}-{}-{}T{:02}:00:00Z' end='{}-{}-{}T{:02}:30:00Z'/></freebusy>",
+            &tomorrow[..4],
+            &tomorrow[4..6],
+            &tomorrow[6..],
+            8 + i % 10,
+            &tomorrow[..4],
+            &tomorrow[4..6],
+            &tomorrow[6..],
+            8 + i % 10
+        );
+        outcomes.push(
+            match carol.iq(Some(&bob_agent), IqRequest::Get(ask(xml))).await {
+                IqResponse::Result(_) => "answered".to_string(),
+                IqResponse::Error(e) => e.other.map(|o| o.name().to_string()).unwrap_or_default(),
+            },
+        );
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "answered").count(),
+        20,
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes.last().map(String::as_str), Some("rate-limited"));
+    assert!(eve.ping(&bob_agent).await.is_ok());
+
+    let log = attache(&w.bob, &["log"]);
+    assert!(log.contains("freebusy: deny by default"), "{log}");
+    assert!(log.contains("rate-limited"), "{log}");
+    assert!(attache(&w.bob, &["log", "verify"]).contains("intact"));
+    let _ = PATIENCE;
+}
