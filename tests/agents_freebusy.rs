@@ -401,3 +401,47 @@ async fn strangers_probes_and_bad_payloads_get_the_documented_errors() {
     assert!(attache(&w.bob, &["log", "verify"]).contains("intact"));
     let _ = PATIENCE;
 }
+
+/// A broken policy edit while the agent runs: the owner is told by chat,
+/// and the last good policy keeps deciding.
+#[tokio::test]
+async fn a_broken_policy_edit_is_reported_to_the_owner_and_the_old_one_keeps_deciding() {
+    let w = World::new(Some(&["team"]));
+    let (_alice, bob, _owner) = start(&w).await;
+    let mut bob_owner = TestClient::login(&w.server, &w.jid("bob"), "bob-pw").await;
+    bob_owner.wait_for_agent(&w.full("bob.agent"), &bob).await;
+    let policy = w.bob.join("policies/default.toml");
+    let text = std::fs::read_to_string(&policy).expect("policy");
+    std::fs::write(
+        &policy,
+        text.replacen("level = \"busy\"", "level = \"bussy\"", 1),
+    )
+    .expect("write");
+    let mut told = None;
+    for _ in 0..10 {
+        if let Some((_, body)) = bob_owner.next_message(Duration::from_secs(1)).await
+            && body.contains("policy edit has a mistake")
+        {
+            told = Some(body);
+            break;
+        }
+    }
+    let told = told.unwrap_or_else(|| panic!("the owner was not told:\n{}", bob.log()));
+    assert!(
+        told.contains("default.toml:") && told.contains("bussy"),
+        "{told}"
+    );
+
+    // Alice (team) still gets busy blocks under the last good policy.
+    let mut alice = TestClient::login(&w.server, &w.jid("alice.agent"), "alice.agent-pw").await;
+    let request: Element = format!("<freebusy xmlns='{NS}' request-id='after-edit'/>")
+        .parse()
+        .expect("xml");
+    match alice
+        .iq(Some(&w.full("bob.agent")), IqRequest::Get(request))
+        .await
+    {
+        IqResponse::Result(Some(el)) => assert_eq!(el.attr("level"), Some("busy")),
+        other => panic!("{other:?}"),
+    }
+}

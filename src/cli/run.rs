@@ -20,7 +20,7 @@ use crate::agent::{CalendarSettings, Gatekeeper, Live};
 use crate::error::CliError;
 use crate::negotiate::NS;
 use crate::policy::PolicyWatcher;
-use crate::xmpp::{Account, Session, SessionOptions};
+use crate::xmpp::{Account, Outgoing, Session, SessionOptions};
 
 /// Run the agent in the foreground until Ctrl-C or SIGTERM: log in as the
 /// [account] JID (password from ATTACHE_PASSWORD or password_file), answer
@@ -36,6 +36,7 @@ pub(crate) async fn run(ctx: &Context, data_dir: &Path, _args: RunArgs) -> Resul
         std::env::var("ATTACHE_PASSWORD").ok(),
     )?;
     let owner = account.owner.clone();
+    let owner_for_notes = owner.clone();
 
     // Everything the agent decides with, loaded before going online so a
     // broken policy or calendar stops it here, with the reason.
@@ -58,26 +59,38 @@ pub(crate) async fn run(ctx: &Context, data_dir: &Path, _args: RunArgs) -> Resul
         gate,
         owner,
     });
-    let mut rejections = policies.rejections();
-    tokio::spawn(async move {
-        while rejections.changed().await.is_ok() {
-            if let Some(r) = rejections.borrow().as_ref() {
-                warn!(
-                    "policy edit rejected, the last good policy stays in force:\n{}",
-                    r.message
-                );
-            }
-        }
-    });
-
     let options = SessionOptions {
         claimed: vec![NS.to_string()],
         ..SessionOptions::default()
     };
     let session = Session::connect(account, options).await?;
     let chores = runtime.spawn_chores(session.outbox());
+    // A broken policy edit is logged and told to the owner, once per edit;
+    // the last good policy stays in force.
+    let mut rejections = policies.rejections();
+    let outbox = session.outbox();
+    let owner_jid = owner_for_notes;
+    let notes = tokio::spawn(async move {
+        while rejections.changed().await.is_ok() {
+            let message = rejections.borrow().as_ref().map(|r| r.message.clone());
+            if let Some(message) = message {
+                warn!("policy edit rejected, the last good policy stays in force:\n{message}");
+                let body = format!(
+                    "Your policy edit has a mistake, so I keep using the previous policy until it is fixed:\n{message}"
+                );
+                let _ = outbox
+                    .send(Outgoing::Chat {
+                        to: owner_jid.clone().into(),
+                        body,
+                        thread: None,
+                    })
+                    .await;
+            }
+        }
+    });
     let result = session.serve(runtime, shutdown_signal()).await;
     chores.abort();
+    notes.abort();
     drop(policies);
     Ok(result?)
 }
