@@ -1,101 +1,120 @@
 #!/usr/bin/env bash
-# The attache demo: builds attache, creates a data directory for Alice with
-# a calendar that recurs around today, and shows what her agent knows and
-# would compute: agenda, busy time, free slots, tasks, contacts, export.
-# Leaves nothing behind (a temporary directory, removed on exit).
+# The attache demo: a private Prosody on 127.0.0.1, three agents (Alice,
+# Bob, Carol) with their own calendars and policies, and Alice asking by
+# chat when Bob and Carol are free. Shows the conversation as Alice sees it
+# in her XMPP client, then what Bob's agent logged. Cleans up everything
+# (processes and temporary files) on exit.
 #
-# Usage: scripts/demo.sh
+# Usage: scripts/demo.sh        (installs Prosody with apt-get if missing and run as root)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
+bash scripts/prosody-env.sh
 echo "== building attache (release)"
-cargo build --release --quiet
+cargo build --release --quiet --bin attache --example owner_chat
 bin="$PWD/target/release/attache"
+chat="$PWD/target/release/examples/owner_chat"
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-data="$work/alice"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- Prosody on a free loopback port, as the prosody user when we are root.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+domain=localhost
+mkdir -p "$work/prosody/data"
+cat > "$work/prosody/prosody.cfg.lua" <<CFG
+pidfile = "$work/prosody/prosody.pid"
+data_path = "$work/prosody/data"
+log = { info = "$work/prosody/prosody.log" }
+network_settings = { nagle = false }
+interfaces = { "127.0.0.1" }
+c2s_ports = { $port }
+c2s_direct_tls_ports = {}
+s2s_ports = {}
+http_ports = {}
+https_ports = {}
+admin_socket = "$work/prosody/admin.sock"
+authentication = "internal_plain"
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+smacks_hibernation_time = 5
+modules_enabled = { "roster", "saslauth", "disco", "ping", "version", "presence", "smacks", "posix" }
+modules_disabled = { "s2s" }
+VirtualHost "$domain"
+CFG
+as_prosody=()
+if [ "$(id -u)" -eq 0 ]; then
+    chmod 755 "$work"
+    chown -R prosody:prosody "$work/prosody"
+    as_prosody=(runuser -u prosody --)
+fi
+"${as_prosody[@]}" prosody --config "$work/prosody/prosody.cfg.lua" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
+    sleep 0.1
+done
+for user in alice bob carol; do
+    "${as_prosody[@]}" prosodyctl --config "$work/prosody/prosody.cfg.lua" register "$user" "$domain" "$user-pw" >/dev/null
+    "${as_prosody[@]}" prosodyctl --config "$work/prosody/prosody.cfg.lua" register "$user.agent" "$domain" "$user.agent-pw" >/dev/null
+done
+echo "== Prosody on 127.0.0.1:$port with accounts alice, bob, carol and their agents"
+
+# --- Three data directories. Calendars are anchored on the next working day
+# (default working hours are Mon–Fri 09:00–17:00).
 tz=Europe/Berlin
+offset=1
+while [ "$(TZ=$tz date -d "+$offset day" +%u)" -gt 5 ]; do offset=$((offset + 1)); done
+day=$(TZ=$tz date -d "+$offset day" +%Y%m%d)
+iso=$(TZ=$tz date -d "+$offset day" +%Y-%m-%d)
+ics() { # name, then VEVENT bodies
+    local name=$1; shift
+    { printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//attache demo//EN\r\n'
+      for e in "$@"; do printf 'BEGIN:VEVENT\r\nDTSTAMP:20260101T000000Z\r\n%s\r\nEND:VEVENT\r\n' "$e"; done
+      printf 'END:VCALENDAR\r\n'; } | sed 's/|/\r\n/g' > "$work/$name.ics"
+}
+ics bob "UID:b1|DTSTART;TZID=$tz:${day}T100000|DTEND;TZID=$tz:${day}T113000|SUMMARY:Design review|LOCATION:Room 4" \
+        "UID:b2|DTSTART;TZID=$tz:${day}T140000|DTEND;TZID=$tz:${day}T150000|CLASS:PRIVATE|SUMMARY:Doctor"
+ics carol "UID:c1|DTSTART;TZID=W. Europe Standard Time:${day}T090000|DTEND;TZID=W. Europe Standard Time:${day}T120000|SUMMARY:Workshop (from Outlook)"
+ics alice "UID:a1|DTSTART;TZID=$tz:${day}T083000|DTEND;TZID=$tz:${day}T090000|RRULE:FREQ=DAILY;COUNT=5|SUMMARY:Standup"
 
-d() { TZ=$tz date -d "$1" +%Y%m%d; }
-# Alice's calendar, as her calendar app would export it, anchored on this week.
-cat > "$work/alice.ics" <<ICS
-BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//attache demo//EN
-BEGIN:VEVENT
-UID:standup@demo
-DTSTAMP:20260101T000000Z
-DTSTART;TZID=Europe/Berlin:$(d '-60 days')T093000
-DTEND;TZID=Europe/Berlin:$(d '-60 days')T094500
-RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR
-SUMMARY:Team standup
-END:VEVENT
-BEGIN:VEVENT
-UID:standup@demo
-DTSTAMP:20260101T000000Z
-RECURRENCE-ID;TZID=Europe/Berlin:$(d 'tomorrow')T093000
-STATUS:CANCELLED
-DTSTART;TZID=Europe/Berlin:$(d 'tomorrow')T093000
-DTEND;TZID=Europe/Berlin:$(d 'tomorrow')T094500
-SUMMARY:Team standup
-END:VEVENT
-BEGIN:VEVENT
-UID:lunch@demo
-DTSTAMP:20260101T000000Z
-DTSTART;TZID=W. Europe Standard Time:$(d 'tomorrow')T123000
-DTEND;TZID=W. Europe Standard Time:$(d 'tomorrow')T133000
-SUMMARY:Lunch with Carol (written by Outlook)
-LOCATION:Café Lotte
-END:VEVENT
-BEGIN:VEVENT
-UID:doctor@demo
-DTSTAMP:20260101T000000Z
-DTSTART;TZID=Europe/Berlin:$(d 'tomorrow')T150000
-DTEND;TZID=Europe/Berlin:$(d 'tomorrow')T160000
-CLASS:PRIVATE
-SUMMARY:Doctor
-END:VEVENT
-BEGIN:VEVENT
-UID:maybe@demo
-DTSTAMP:20260101T000000Z
-DTSTART;TZID=Europe/Berlin:$(d '+2 days')T100000
-DTEND;TZID=Europe/Berlin:$(d '+2 days')T120000
-STATUS:TENTATIVE
-SUMMARY:Maybe: vendor demo
-END:VEVENT
-BEGIN:VEVENT
-UID:offsite@demo
-DTSTAMP:20260101T000000Z
-DTSTART;VALUE=DATE:$(d '+3 days')
-SUMMARY:Offsite (all day)
-END:VEVENT
-BEGIN:VTODO
-UID:slides@demo
-DTSTAMP:20260101T000000Z
-SUMMARY:Send the slides to Bob
-DUE;VALUE=DATE:$(d '+2 days')
-PRIORITY:1
-END:VTODO
-END:VCALENDAR
-ICS
-sed -i 's/$/\r/' "$work/alice.ics"
+for who in alice bob carol; do
+    "$bin" --data-dir "$work/$who" init --timezone $tz --jid "$who.agent@$domain" --owner "$who@$domain" --server "127.0.0.1:$port" >/dev/null
+    "$bin" --data-dir "$work/$who" import "$work/$who.ics" >/dev/null
+done
+"$bin" --data-dir "$work/alice" contacts add "bob@$domain" --name Bob --agent "bob.agent@$domain" >/dev/null
+"$bin" --data-dir "$work/alice" contacts add "carol@$domain" --name Carol --agent "carol.agent@$domain" >/dev/null
+# Bob counts Alice as team (busy blocks); Carol knows her only as a contact (yes/no).
+"$bin" --data-dir "$work/bob" contacts add "alice@$domain" --name Alice --agent "alice.agent@$domain" --group team >/dev/null
+"$bin" --data-dir "$work/carol" contacts add "alice@$domain" --name Alice --agent "alice.agent@$domain" >/dev/null
+echo "== Bob's policy for Alice (team):";   "$bin" --data-dir "$work/bob" policy explain --peer "alice.agent@$domain" | head -2
+echo "== Carol's policy for Alice:";         "$bin" --data-dir "$work/carol" policy explain --peer "alice.agent@$domain" | head -1
 
-a() { echo; echo "\$ attache $*"; "$bin" --data-dir "$data" "$@"; }
-a init --timezone $tz
-a import "$work/alice.ics"
-a contacts add bob@example.org --name Bob --agent bob.agent@example.org --group team
-a contacts list
-a agenda tomorrow
-a agenda week
-from=$(date -u +%Y-%m-%dT00:00:00Z)
-to=$(date -u -d '+4 days' +%Y-%m-%dT00:00:00Z)
-a busy --from "$from" --to "$to"
-a busy --from "$from" --to "$to" --json
-a free --duration 1h --from "$from" --to "$to"
-a tasks list
-a export --out "$work/export.ics"
-echo "(export: $(grep -c 'BEGIN:VEVENT' "$work/export.ics") events, $(grep -c 'BEGIN:VTODO' "$work/export.ics") task — round-trips through import)"
+for who in alice bob carol; do
+    ATTACHE_PASSWORD="$who.agent-pw" "$bin" --data-dir "$work/$who" run 2>"$work/$who.log" &
+    pids+=($!)
+done
+sleep 1.5   # let the agents log in and exchange presence
+
 echo
-echo "Demo done; the temporary data directory is removed."
+echo "== Alice's chat with her agent (as in her XMPP client; times in $tz)"
+OWNER_PASSWORD=alice-pw "$chat" --server "127.0.0.1:$port" --jid "alice@$domain" --agent "alice.agent@$domain" \
+    "agenda $iso" \
+    "free bob $iso" \
+    "free carol $iso" \
+    "free carol $iso 10:00 for 1h" \
+    "free carol $iso 13:00 for 1h" \
+    "agnda"
+
+echo "== What Bob's agent disclosed (attache log on Bob's side)"
+"$bin" --data-dir "$work/bob" log
+"$bin" --data-dir "$work/bob" log verify
+echo
+echo "Demo done: agents stopped, Prosody stopped, temporary files removed."
