@@ -51,7 +51,9 @@ async fn run(args: Args) -> Result<(), String> {
         owner: jid,
         server: parse_server(&args.server)?,
         allow_plaintext: true,
-        resource: jid::ResourcePart::new("owner-chat").map_err(|e| e.to_string())?.into_owned(),
+        resource: jid::ResourcePart::new("owner-chat")
+            .map_err(|e| e.to_string())?
+            .into_owned(),
         password: Secret::new(password),
     };
     let mut session = Session::connect(account, SessionOptions::default())
@@ -78,7 +80,14 @@ async fn run(args: Args) -> Result<(), String> {
             match event {
                 Some(Incoming::Message { from, body, .. }) if from.to_bare() == agent => {
                     for (i, line) in body.lines().enumerate() {
-                        println!("{}{line}", if i == 0 { "agent → you:  " } else { "              " });
+                        println!(
+                            "{}{line}",
+                            if i == 0 {
+                                "agent → you:  "
+                            } else {
+                                "              "
+                            }
+                        );
                     }
                     if !body.contains("I'll ask as soon as it is back") {
                         break;

@@ -31,6 +31,7 @@ pub struct Settings {
     /// The owner's IANA zone; empty for the system's zone.
     pub timezone: String,
     pub calendar: CalendarSettings,
+    pub audit: AuditSettings,
     pub log: LogSettings,
     pub account: AccountSettings,
 }
@@ -66,6 +67,14 @@ pub struct CalendarSettings {
     pub max_slots: usize,
     /// `mon` … `sun` → `"09:00-17:00"` (comma-separated spans, empty for none).
     pub working_hours: BTreeMap<String, String>,
+}
+
+/// The disclosure log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// How long entries are kept, e.g. "400d".
+    pub retention: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,9 +122,19 @@ impl Settings {
             ("calendar.buffer_after", &self.calendar.buffer_after),
             ("calendar.min_notice", &self.calendar.min_notice),
             ("calendar.horizon", &self.calendar.horizon),
+            ("audit.retention", &self.audit.retention),
         ] {
             crate::domain::time::parse_duration(value)
                 .map_err(|e| invalid(path, format!("{key}: {e}")))?;
+        }
+        if Settings::duration(&self.audit.retention) < chrono::Duration::days(7) {
+            return Err(invalid(
+                path,
+                format!(
+                    "audit.retention = \"{}\" is too short: keep at least 7d (rate limits count recent entries)",
+                    self.audit.retention
+                ),
+            ));
         }
         if !self.timezone.is_empty() {
             parse_zone(&self.timezone).map_err(|e| invalid(path, format!("timezone: {e}")))?;

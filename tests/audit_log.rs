@@ -109,3 +109,25 @@ async fn a_deleted_tail_is_detected() {
     let err = a.fails(&["log", "verify"]);
     assert!(err.contains("newest entries were deleted"), "{err}");
 }
+
+#[tokio::test]
+async fn pruning_to_the_configured_retention_keeps_the_rest_verifiable() {
+    let a = agent_with_log(6).await;
+    let cfg = a.dir.join("config.toml");
+    let mut text = std::fs::read_to_string(&cfg).expect("config");
+    text.push_str("[audit]\nretention = \"7d\"\n");
+    std::fs::write(&cfg, text).expect("config");
+    // Seven days and 210 s after the first entry's base time: entries 1–3 are older.
+    let now = DateTime::<Utc>::from_timestamp(1_780_000_000 + 7 * 86_400 + 210, 0)
+        .unwrap_or_default()
+        .to_rfc3339();
+    let out = a.ok(&["--now", &now, "log", "prune"]);
+    assert!(out.contains("Pruned 3 entries"), "{out}");
+    let out = a.ok(&["log", "verify"]);
+    assert!(out.contains("intact: 3 entries verified"), "{out}");
+    assert!(out.contains("Entries up to 3 were pruned"), "{out}");
+
+    std::fs::write(&cfg, "[audit]\nretention = \"1d\"\n").expect("config");
+    let err = a.fails(&["log", "prune"]);
+    assert!(err.contains("at least 7d"), "{err}");
+}

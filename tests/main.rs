@@ -6,6 +6,7 @@ mod common;
 
 mod agents_freebusy;
 mod audit_log;
+mod bench_agents;
 mod calendar_cli;
 mod differential;
 mod policy_cli;

@@ -718,7 +718,7 @@ impl ServerConnector for Loopback {
 
 /// A person's XMPP client, for the tests' side of the conversation.
 pub(crate) struct TestClient {
-    client: Client,
+    pub(crate) client: Client,
     jid: Jid,
     /// Stanzas that arrived while the test waited for something else.
     inbox: VecDeque<Stanza>,

@@ -56,6 +56,8 @@ pub struct Services {
     pub live: Arc<Live>,
     pub gate: Arc<Gatekeeper>,
     pub owner: BareJid,
+    /// How long disclosure-log entries are kept.
+    pub retention: chrono::Duration,
 }
 
 /// The [`Handler`] of `attache run`.

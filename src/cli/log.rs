@@ -28,6 +28,9 @@ enum LogAction {
     /// Check that no entry was edited, deleted or reordered since it was
     /// written; names the first broken entry and exits non-zero if one was.
     Verify,
+    /// Delete entries older than `audit.retention` (config), keeping a
+    /// checkpoint so the rest still verifies.
+    Prune,
 }
 
 #[derive(Serialize)]
@@ -58,6 +61,15 @@ pub(crate) async fn run(ctx: &Context, args: LogArgs) -> Result<(), CliError> {
                 "the disclosure log was tampered with: {brk}"
             ))),
         };
+    }
+    if let Some(LogAction::Prune) = args.action {
+        let retention = crate::config::Settings::duration(&ctx.settings.audit.retention);
+        let pruned = ctx.store.prune_audit(ctx.now - retention).await?;
+        println!(
+            "Pruned {pruned} entries older than {} (audit.retention); the rest still verifies.",
+            ctx.settings.audit.retention
+        );
+        return Ok(());
     }
     let key = match &args.peer {
         Some(p) => Some(

@@ -58,6 +58,7 @@ pub(crate) async fn run(ctx: &Context, data_dir: &Path, _args: RunArgs) -> Resul
         live,
         gate,
         owner,
+        retention: crate::config::Settings::duration(&ctx.settings.audit.retention),
     });
     let options = SessionOptions {
         claimed: vec![NS.to_string()],
