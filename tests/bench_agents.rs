@@ -216,8 +216,16 @@ async fn bench_agent_freebusy_against_raw_ping() {
     sequential(&mut pinger, &ponger_jid, &ping).await;
     let raw = sequential(&mut pinger, &ponger_jid, &ping).await;
     let fb = sequential(&mut alice, &bob_agent, &freebusy).await;
-    let raw_tput = concurrent(&mut pinger, &ponger_jid, &ping).await;
-    let fb_tput = concurrent(&mut alice, &bob_agent, &freebusy_concurrent).await;
+    // The concurrent phase (50 in flight on one tokio-xmpp client) stalls:
+    // `send_iq` waits on a send queue that only drains while the stream is
+    // polled. Until it is driven from one task, report sequential figures only.
+    let (raw_tput, fb_tput) = if std::env::var_os("ATTACHE_BENCH_CONCURRENT").is_some() {
+        let raw_tput = concurrent(&mut pinger, &ponger_jid, &ping).await;
+        let fb_tput = concurrent(&mut alice, &bob_agent, &freebusy_concurrent).await;
+        (raw_tput, fb_tput)
+    } else {
+        (f64::NAN, f64::NAN)
+    };
     let busy_kib = rss_kib(pid);
     responder.abort();
 
@@ -234,13 +242,21 @@ async fn bench_agent_freebusy_against_raw_ping() {
         ms(pct(&fb, 0.5)),
         ms(pct(&fb, 0.99))
     );
-    println!("(a) raw ping, {IN_FLIGHT} in flight: {raw_tput:.0} requests/s");
-    println!("(b) free/busy, {IN_FLIGHT} in flight: {fb_tput:.0} requests/s");
+    if raw_tput.is_finite() {
+        println!("(a) raw ping, {IN_FLIGHT} in flight: {raw_tput:.0} requests/s");
+        println!("(b) free/busy, {IN_FLIGHT} in flight: {fb_tput:.0} requests/s");
+    } else {
+        println!(
+            "concurrent throughput: not measured (set ATTACHE_BENCH_CONCURRENT; see the comment in the code)"
+        );
+    }
     println!("ratio (b)/(a) median: {median_ratio:.2} (target <= 1.5)");
-    println!(
-        "ratio (b)/(a) concurrent throughput: {:.0}% (target >= 50%)",
-        tput_ratio * 100.0
-    );
+    if tput_ratio.is_finite() {
+        println!(
+            "ratio (b)/(a) concurrent throughput: {:.0}% (target >= 50%)",
+            tput_ratio * 100.0
+        );
+    }
     println!(
         "agent resident memory: idle {:.1} MB, after the runs {:.1} MB (target idle < 30 MB)",
         idle_kib as f64 / 1024.0,
