@@ -94,27 +94,14 @@ pub(crate) async fn import_file(
 /// Refuses a file whose recurrence rules the engine cannot read, naming the
 /// line of the offending component, before anything is stored.
 fn check_recurrence(parsed: &ParsedCalendar, tz: chrono_tz::Tz) -> Result<(), IcsError> {
-    let mut by_uid: BTreeMap<&str, (usize, EventSeries)> = BTreeMap::new();
+    let mut first_line: BTreeMap<&str, usize> = BTreeMap::new();
     for e in &parsed.events {
-        let c = &e.component;
-        let (_, series) = by_uid.entry(c.uid.as_str()).or_insert_with(|| {
-            (
-                e.line,
-                EventSeries {
-                    uid: c.uid.clone(),
-                    master: None,
-                    overrides: Vec::new(),
-                },
-            )
-        });
-        if c.recurrence_id.is_some() {
-            series.overrides.push(c.clone());
-        } else {
-            series.master = Some(c.clone());
-        }
+        first_line.entry(e.component.uid.as_str()).or_insert(e.line);
     }
-    for (line, series) in by_uid.values() {
-        validate_series(series, tz).map_err(|e| IcsError::new(*line, e.to_string()))?;
+    let series = EventSeries::group(parsed.events.iter().map(|e| e.component.clone()));
+    for s in &series {
+        let line = first_line.get(s.uid.as_str()).copied().unwrap_or(1);
+        validate_series(s, tz).map_err(|e| IcsError::new(line, e.to_string()))?;
     }
     Ok(())
 }

@@ -111,6 +111,31 @@ pub struct EventSeries {
     pub overrides: Vec<EventComponent>,
 }
 
+impl EventSeries {
+    /// Groups components into series by UID (a master and its overrides),
+    /// in the order each UID first appears.
+    pub fn group(components: impl IntoIterator<Item = EventComponent>) -> Vec<EventSeries> {
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut out: Vec<EventSeries> = Vec::new();
+        for c in components {
+            let i = *index.entry(c.uid.clone()).or_insert_with(|| {
+                out.push(EventSeries {
+                    uid: c.uid.clone(),
+                    master: None,
+                    overrides: Vec::new(),
+                });
+                out.len() - 1
+            });
+            if c.recurrence_id.is_some() {
+                out[i].overrides.push(c);
+            } else {
+                out[i].master = Some(c);
+            }
+        }
+        out
+    }
+}
+
 /// Whether an instance blocks time, and how firmly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,7 +7,7 @@
 //! demand from the stored components. `calendar::expand` is the single
 //! source of truth for what a series means.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -189,31 +189,6 @@ fn decode_event(row: EventRow) -> Result<EventComponent, StoreError> {
     })
 }
 
-/// Groups components into series by UID (masters and their overrides).
-fn group_series(components: Vec<EventComponent>) -> Vec<EventSeries> {
-    let mut by_uid: HashMap<String, EventSeries> = HashMap::new();
-    let mut order = Vec::new();
-    for c in components {
-        let series = by_uid.entry(c.uid.clone()).or_insert_with(|| {
-            order.push(c.uid.clone());
-            EventSeries {
-                uid: c.uid.clone(),
-                master: None,
-                overrides: Vec::new(),
-            }
-        });
-        if c.recurrence_id.is_some() {
-            series.overrides.push(c);
-        } else {
-            series.master = Some(c);
-        }
-    }
-    order
-        .into_iter()
-        .filter_map(|uid| by_uid.remove(&uid))
-        .collect()
-}
-
 /// The indexed horizon as stored in `meta`, with the zone it was built in.
 #[derive(Debug, Clone, Copy)]
 struct Horizon {
@@ -271,7 +246,7 @@ async fn load_series(
             components.push(decode_event(row)?);
         }
     }
-    Ok(group_series(components))
+    Ok(EventSeries::group(components))
 }
 
 async fn all_uids(conn: &mut SqliteConnection) -> Result<Vec<String>, StoreError> {
