@@ -93,24 +93,8 @@ impl Gatekeeper {
 
         let disclosure = match allowed_window(&decision, request, now) {
             Some(window) if decision.outcome == Outcome::Allow => {
-                let busy = snapshot.index.busy(window)?;
-                let instances = if decision.level == Level::Details {
-                    snapshot.index.instances(window)?
-                } else {
-                    Vec::new()
-                };
-                let view = CalendarView {
-                    busy: &busy,
-                    instances: &instances,
-                    working_hours: &self.settings.working_hours,
-                    owner_tz: self.settings.owner_tz,
-                    slot_options: SlotOptions {
-                        duration: request
-                            .duration
-                            .unwrap_or(self.settings.slot_options.duration),
-                        ..self.settings.slot_options
-                    },
-                };
+                let (busy, instances) = calendar_in(&snapshot, window, decision.level)?;
+                let view = self.view(&busy, &instances, request);
                 disclose(&decision, request, &view, now)
             }
             _ => Disclosure::Nothing,
@@ -179,19 +163,8 @@ impl Gatekeeper {
         let Some(window) = allowed_window(&plain.decision, &request, now) else {
             return Ok(plain);
         };
-        let busy = snapshot.index.busy(window)?;
-        let instances = if plain.decision.level == Level::Details {
-            snapshot.index.instances(window)?
-        } else {
-            Vec::new()
-        };
-        let view = CalendarView {
-            busy: &busy,
-            instances: &instances,
-            working_hours: &self.settings.working_hours,
-            owner_tz: self.settings.owner_tz,
-            slot_options: self.settings.slot_options,
-        };
+        let (busy, instances) = calendar_in(&snapshot, window, plain.decision.level)?;
+        let view = self.view(&busy, &instances, &request);
         Ok(crate::policy::explain(
             &request,
             &set,
@@ -202,8 +175,50 @@ impl Gatekeeper {
         ))
     }
 
+    /// What a disclosure may read of the calendar, with the request's meeting length.
+    fn view<'a>(
+        &'a self,
+        busy: &'a [crate::domain::BusyInterval],
+        instances: &'a [crate::domain::Instance],
+        request: &Request,
+    ) -> CalendarView<'a> {
+        CalendarView {
+            busy,
+            instances,
+            working_hours: &self.settings.working_hours,
+            owner_tz: self.settings.owner_tz,
+            slot_options: SlotOptions {
+                duration: request
+                    .duration
+                    .unwrap_or(self.settings.slot_options.duration),
+                ..self.settings.slot_options
+            },
+        }
+    }
+
     /// The policy set in force.
     pub fn policies(&self) -> Arc<PolicySet> {
         self.policies.borrow().clone()
     }
+}
+
+/// Busy time in `window`, and the instances too when titles may be shown.
+fn calendar_in(
+    snapshot: &super::Snapshot,
+    window: TimeRange,
+    level: Level,
+) -> Result<
+    (
+        Vec<crate::domain::BusyInterval>,
+        Vec<crate::domain::Instance>,
+    ),
+    AgentError,
+> {
+    let busy = snapshot.index.busy(window)?;
+    let instances = if level == Level::Details {
+        snapshot.index.instances(window)?
+    } else {
+        Vec::new()
+    };
+    Ok((busy, instances))
 }
