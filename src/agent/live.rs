@@ -17,9 +17,12 @@ use crate::error::AgentError;
 use crate::store::{Store, Versions};
 
 /// How far back and ahead the in-memory index reaches; queries outside are
-/// still answered (expanded on demand), just slower.
+/// still answered (expanded on demand), just slower. 120 days covers the
+/// policy windows people use (the shipped ones are 14–30 days) and keeps an
+/// idle agent with a 10,000-event calendar under 30 MB (27 MB measured;
+/// 31 MB with 400 days).
 const PAST: Duration = Duration::days(1);
-const AHEAD: Duration = Duration::days(400);
+const AHEAD: Duration = Duration::days(120);
 /// The index is rebuilt when the clock has moved this far since it was built.
 const REBUILD_AFTER: Duration = Duration::hours(12);
 
