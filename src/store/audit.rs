@@ -58,12 +58,26 @@ fn decode(row: AuditRow) -> Result<ChainedEntry, StoreError> {
 }
 
 async fn head(conn: &mut SqliteConnection) -> Result<Option<(i64, String)>, StoreError> {
-    let seq = meta_get(conn, "audit_head_seq").await?;
-    let hash = meta_get(conn, "audit_head_hash").await?;
-    Ok(match (seq.and_then(|s| s.parse().ok()), hash) {
-        (Some(seq), Some(hash)) => Some((seq, hash)),
-        _ => None,
-    })
+    // One query for both keys: this runs for every decision the agent logs.
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT key, value FROM meta WHERE key IN ('audit_head_seq', 'audit_head_hash')",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let get = |k: &str| {
+        rows.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    Ok(
+        match (
+            get("audit_head_seq").and_then(|s| s.parse().ok()),
+            get("audit_head_hash"),
+        ) {
+            (Some(seq), Some(hash)) => Some((seq, hash)),
+            _ => None,
+        },
+    )
 }
 
 async fn checkpoint(conn: &mut SqliteConnection) -> Result<Option<Checkpoint>, StoreError> {
@@ -204,8 +218,14 @@ pub(crate) async fn append_audit(
     .bind(hash.clone())
     .execute(&mut *conn)
     .await?;
-    meta_set(conn, "audit_head_seq", &seq.to_string()).await?;
-    meta_set(conn, "audit_head_hash", &hash).await?;
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('audit_head_seq', ?1), ('audit_head_hash', ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(seq.to_string())
+    .bind(hash)
+    .execute(&mut *conn)
+    .await?;
     Ok(seq)
 }
 
