@@ -88,7 +88,7 @@ impl World {
         let tz = chrono_tz::Europe::Berlin;
         let day = (Utc::now().with_timezone(&tz) + Days::days(1)).date_naive();
         let ymd = day.format("%Y%m%d").to_string();
-        let shown = day.format("%a %d %b").to_string();
+        let shown = day.format("%a %-d %b").to_string();
         let ics = format!(
             "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n\
              BEGIN:VEVENT\r\nUID:review@bob\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:{ymd}T100000\r\n\
