@@ -9,6 +9,8 @@ mod audit_log;
 mod bench_agents;
 mod calendar_cli;
 mod differential;
+mod meetings;
+mod offline_peer;
 mod policy_cli;
 mod policy_gate;
 mod protocol_doc;

@@ -259,7 +259,7 @@ async fn a_repeated_request_is_replayed_not_decided_again() {
     use xmpp_parsers::minidom::Element;
 
     let a = setup();
-    let (gate, _w, store) = gatekeeper(&a).await;
+    let (gate, _w, _store) = gatekeeper(&a).await;
     let now = at(MONDAY);
     let ns = attache::negotiate::NS;
     let ask: Element = format!(
@@ -267,10 +267,10 @@ async fn a_repeated_request_is_replayed_not_decided_again() {
     )
     .parse()
     .expect("xml");
-    let first = answer_peer(&gate, &store, "bob.agent@example.org", &ask, now)
+    let first = answer_peer(&gate, "bob.agent@example.org", &ask, now)
         .await
         .expect("answer");
-    let again = answer_peer(&gate, &store, "bob.agent@example.org", &ask, now)
+    let again = answer_peer(&gate, "bob.agent@example.org", &ask, now)
         .await
         .expect("answer");
     assert!(matches!(first, PeerReply::Result(_)), "{first:?}");
@@ -284,13 +284,13 @@ async fn a_repeated_request_is_replayed_not_decided_again() {
     let other: Element = format!("<freebusy xmlns='{ns}' request-id='q1' level='yes-no'/>")
         .parse()
         .expect("xml");
-    let reused = answer_peer(&gate, &store, "bob.agent@example.org", &other, now)
+    let reused = answer_peer(&gate, "bob.agent@example.org", &other, now)
         .await
         .expect("answer");
     assert_eq!(reused, PeerReply::Error(ProtocolError::RequestIdReused));
 
     // The same id from someone else is a different request.
-    let eve = answer_peer(&gate, &store, "eve@evil.example", &ask, now)
+    let eve = answer_peer(&gate, "eve@evil.example", &ask, now)
         .await
         .expect("answer");
     assert_eq!(eve, PeerReply::Error(ProtocolError::NotPermitted));
@@ -300,11 +300,22 @@ async fn a_repeated_request_is_replayed_not_decided_again() {
     )
     .parse()
     .expect("xml");
-    let bad = answer_peer(&gate, &store, "bob.agent@example.org", &broken, now)
+    let bad = answer_peer(&gate, "bob.agent@example.org", &broken, now)
         .await
         .expect("answer");
     assert!(
         matches!(bad, PeerReply::Error(ProtocolError::Invalid(_))),
         "{bad:?}"
     );
+
+    // After a restart (a new gatekeeper on the same store) the reply is
+    // still remembered: the in-memory index is loaded from the store.
+    let logged = a.ok(&["log"]).lines().count();
+    drop(gate);
+    let (restarted, _w2, _store2) = gatekeeper(&a).await;
+    let replayed = answer_peer(&restarted, "bob.agent@example.org", &ask, now)
+        .await
+        .expect("answer");
+    assert_eq!(replayed, first);
+    assert_eq!(a.ok(&["log"]).lines().count(), logged);
 }

@@ -1,10 +1,52 @@
 //! Every XML example in docs/protocol.md is parsed and round-tripped through
 //! attache's own wire code, so the document cannot drift from the program.
 
+use attache::negotiate::messages::{
+    deferred_reply_element, negotiation_element, negotiation_reply_element, parse_deferred_reply,
+    parse_negotiation, parse_negotiation_reply,
+};
 use attache::negotiate::wire::{
     NS, PeerRequest, ProtocolError, parse_reply, parse_request, reply_element, request_element,
 };
+use std::collections::BTreeSet;
 use xmpp_parsers::minidom::Element;
+
+/// Every payload and application condition of §12–14: each must have at
+/// least one example in the document, checked below by the real parser.
+const NEGOTIATION_ELEMENTS: &[&str] = &[
+    "hold",
+    "held",
+    "declined",
+    "confirm",
+    "confirmed",
+    "release",
+    "released",
+    "cancel",
+    "cancelled",
+    "decline",
+    "task-offer",
+    "task-answer",
+    "task-status",
+    "task-cancel",
+    "pending",
+    "reply",
+    "hold-expired",
+    "stale-sequence",
+    "unknown-meeting",
+    "delegation-loop",
+    "not-permitted",
+    "rate-limited",
+];
+
+/// Serializes and reads back, as the wire does.
+fn reparse(el: &Element) -> Element {
+    let mut buf = Vec::new();
+    el.write_to(&mut buf).expect("serializes");
+    String::from_utf8(buf)
+        .expect("utf-8")
+        .parse()
+        .expect("our own output parses")
+}
 
 const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
@@ -48,12 +90,17 @@ fn every_protocol_example_round_trips_through_the_real_code() {
         examples.len()
     );
     let mut checked = 0;
+    let mut seen = BTreeSet::new();
     for xml in &examples {
         let iq = parse_stanza(xml);
         let kind = iq.attr("type").expect("every example is an iq with a type");
         let Some(child) = iq.children().next() else {
-            panic!("example without payload:\n{xml}")
+            // §12.7, §13.2, §13.3: some requests are acknowledged by an empty result.
+            assert_eq!(kind, "result", "only a result may be empty:\n{xml}");
+            checked += 1;
+            continue;
         };
+        seen.insert(child.name().to_string());
         match (kind, child.name(), child.ns().as_str()) {
             ("get", "freebusy", NS) => {
                 let PeerRequest::Freebusy(q) =
@@ -69,23 +116,36 @@ fn every_protocol_example_round_trips_through_the_real_code() {
                     "{xml}"
                 );
             }
-            ("result", "pending", NS) => {
-                assert!(
-                    child.attr("request-id").is_some() && child.attr("expires").is_some(),
-                    "{xml}"
-                );
-            }
             ("set", "reply", NS) => {
-                let inner = child
-                    .children()
-                    .next()
-                    .expect("a reply wraps a <freebusy/>");
-                let r = parse_reply(inner).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+                let r = parse_deferred_reply(child).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
                 assert_eq!(
                     r.request_id.as_str(),
                     child.attr("request-id").unwrap_or_default()
                 );
-                assert_eq!(parse_reply(&reply_element(&r)).expect("parses"), r);
+                if let Some(inner) = child.children().next() {
+                    seen.insert(inner.name().to_string());
+                    for app in inner.children().filter(|c| c.ns() == NS) {
+                        seen.insert(app.name().to_string());
+                    }
+                }
+                let again = parse_deferred_reply(&reparse(&deferred_reply_element(&r)))
+                    .unwrap_or_else(|e| panic!("our own <reply> does not parse ({e}):\n{xml}"));
+                assert_eq!(again, r, "{xml}");
+            }
+            ("set", name, NS) => {
+                let r = parse_negotiation(child).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+                assert_eq!(r.name(), name, "{xml}");
+                let again = parse_negotiation(&reparse(&negotiation_element(&r)))
+                    .unwrap_or_else(|e| panic!("our own <{name}> does not parse ({e}):\n{xml}"));
+                assert_eq!(again, r, "{xml}");
+            }
+            ("result", name, NS) => {
+                let r = parse_negotiation_reply(child).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+                let written = negotiation_reply_element(&r);
+                assert_eq!(written.name(), name, "{xml}");
+                let again = parse_negotiation_reply(&reparse(&written))
+                    .unwrap_or_else(|e| panic!("our own <{name}> does not parse ({e}):\n{xml}"));
+                assert_eq!(again, r, "{xml}");
             }
             ("error", "error", _) => {
                 let condition = child
@@ -94,21 +154,18 @@ fn every_protocol_example_round_trips_through_the_real_code() {
                     .expect("a defined condition")
                     .name()
                     .to_string();
+                let text = child
+                    .children()
+                    .find(|c| c.is("text", STANZAS))
+                    .map(|c| c.text())
+                    .unwrap_or_default();
                 let app = child
                     .children()
                     .find(|c| c.ns() == NS)
                     .expect("an application condition");
-                let ours = match app.name() {
-                    "not-permitted" => ProtocolError::NotPermitted,
-                    "rate-limited" => ProtocolError::RateLimited {
-                        retry_after: chrono::Duration::seconds(
-                            app.attr("retry-after")
-                                .and_then(|s| s.parse().ok())
-                                .expect("retry-after"),
-                        ),
-                    },
-                    other => panic!("undocumented condition {other}"),
-                };
+                seen.insert(app.name().to_string());
+                let ours = ProtocolError::from_parts(&condition, &text, Some(app))
+                    .unwrap_or_else(|| panic!("undocumented condition {}:\n{xml}", app.name()));
                 let (etype, defined, _, app_el) = ours.parts();
                 assert_eq!(child.attr("type"), Some(etype), "{xml}");
                 assert_eq!(condition, defined, "{xml}");
@@ -128,6 +185,14 @@ fn every_protocol_example_round_trips_through_the_real_code() {
         checked += 1;
     }
     assert_eq!(checked, examples.len());
+    let missing: Vec<_> = NEGOTIATION_ELEMENTS
+        .iter()
+        .filter(|n| !seen.contains(**n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no example in docs/protocol.md for {missing:?}"
+    );
 }
 
 #[test]
@@ -186,5 +251,76 @@ fn hostile_payloads_get_the_documented_errors() {
         let el: Element = xml.parse().expect("well-formed");
         let err = parse_request(&el).expect_err(&xml);
         assert!(err.to_string().contains(want), "{xml}: {err}");
+    }
+}
+
+#[test]
+fn hostile_negotiation_payloads_get_the_documented_errors() {
+    const HOLD: &str = "request-id='h' meeting='m@x' sequence='0' start='2026-01-13T10:00:00Z' end='2026-01-13T10:30:00Z' expires='2026-01-12T09:05:00Z'";
+    let attendees: String = (0..51)
+        .map(|i| format!("<attendee jid='p{i}@example.org'/>"))
+        .collect();
+    let chain: String = (0..11)
+        .map(|i| format!("<agent jid='a{i}@example.org'/>"))
+        .collect();
+    let cases = [
+        (
+            format!("<hold xmlns='{NS}' {HOLD}>{attendees}</hold>"),
+            ("not-acceptable", "more than 50"),
+        ),
+        (
+            format!(
+                "<task-offer xmlns='{NS}' request-id='t' task='t'><summary>s</summary><chain>{chain}</chain></task-offer>"
+            ),
+            ("not-acceptable", "longer than 10"),
+        ),
+        (
+            format!(
+                "<hold xmlns='{NS}' {HOLD}><summary>{}</summary></hold>",
+                "x".repeat(201)
+            ),
+            ("not-acceptable", "200-character"),
+        ),
+        (
+            format!(
+                "<task-offer xmlns='{NS}' request-id='t' task='t'><summary>s</summary><note>{}</note></task-offer>",
+                "x".repeat(1001)
+            ),
+            ("not-acceptable", "1000-character"),
+        ),
+        (
+            format!("<hold xmlns='{NS}' {HOLD}><summary>a<b/></summary></hold>"),
+            ("bad-request", "plain text"),
+        ),
+        (
+            format!(
+                "<confirm xmlns='{NS}' request-id='c' meeting='{}' sequence='0'/>",
+                "u".repeat(256)
+            ),
+            ("bad-request", "uid"),
+        ),
+        (
+            format!("<cancel xmlns='{NS}' request-id='c' meeting='m' sequence='-1'/>"),
+            ("bad-request", "sequence"),
+        ),
+        (
+            format!("<task-status xmlns='{NS}' request-id='s' task='t' partstat='DELEGATED'/>"),
+            ("bad-request", "delegated-to"),
+        ),
+        (
+            format!("<hold xmlns='{NS}' {HOLD}><priority/></hold>"),
+            ("feature-not-implemented", "not part of"),
+        ),
+        (
+            format!("<book-everything xmlns='{NS}' request-id='x'/>"),
+            ("feature-not-implemented", "not a version 0"),
+        ),
+    ];
+    for (xml, (defined, want)) in cases {
+        let el: Element = xml.parse().expect("well-formed");
+        let err = parse_negotiation(&el).expect_err(&xml);
+        assert!(err.to_string().contains(want), "{xml}: {err}");
+        let (_, condition, _, _) = ProtocolError::from(err).parts();
+        assert_eq!(condition, defined, "{xml}");
     }
 }

@@ -1,15 +1,18 @@
 //! The one place where a peer's request becomes a decision, a disclosure and
-//! a disclosure-log entry — in that order, under one lock, so that two
-//! concurrent requests from one peer cannot both slip under its rate limit.
+//! a disclosure-log entry — in that order, under one lock (a [`Turn`]), so
+//! that two concurrent requests from one peer cannot both slip under its
+//! rate limit, and a repeated request cannot be decided twice.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, MutexGuard, watch};
 
 use super::Live;
+use super::books::{RateBook, ReplayIndex};
+use super::peer::REPLAY_MEMORY;
 use crate::audit::{AuditEntry, AuditOutcome};
 use crate::calendar::availability::{SlotOptions, WorkingHours};
 use crate::domain::TimeRange;
@@ -18,7 +21,7 @@ use crate::policy::{
     CalendarView, Decision, Disclosure, Level, Outcome, PolicySet, Request, allowed_window,
     disclose, evaluate, resolve_peer,
 };
-use crate::store::Store;
+use crate::store::{ReplayRecord, Store};
 
 /// The owner's calendar settings a disclosure needs.
 #[derive(Debug, Clone)]
@@ -43,8 +46,31 @@ pub struct Gatekeeper {
     live: Arc<Live>,
     policies: watch::Receiver<Arc<PolicySet>>,
     settings: CalendarSettings,
-    /// Held from reading a peer's rate count to logging the decision.
-    decide_lock: Mutex<()>,
+    /// Held from looking up a request and reading the peer's rate count to
+    /// logging the decision: one request at a time is decided.
+    books: Mutex<Books>,
+}
+
+/// The in-memory caches of the store the hot path reads (see `books`).
+#[derive(Default)]
+struct Books {
+    rates: RateBook,
+    /// Loaded on first use.
+    replay: Option<ReplayIndex>,
+}
+
+/// One request's turn at the gatekeeper: while it lives, no other request
+/// is looked up, decided or logged.
+pub struct Turn<'a> {
+    gate: &'a Gatekeeper,
+    books: MutexGuard<'a, Books>,
+}
+
+/// A decision not yet logged: [`Turn::record`] logs it.
+pub struct Decided {
+    pub decision: Decision,
+    pub disclosure: Disclosure,
+    entry: AuditEntry,
 }
 
 impl Gatekeeper {
@@ -59,33 +85,92 @@ impl Gatekeeper {
             live,
             policies,
             settings,
-            decide_lock: Mutex::new(()),
+            books: Mutex::new(Books::default()),
+        }
+    }
+
+    /// Waits for this request's turn.
+    pub async fn turn(&self) -> Turn<'_> {
+        Turn {
+            gate: self,
+            books: self.books.lock().await,
         }
     }
 
     /// Answers a free/busy (or any other) request at `now`: decides it under
-    /// the current policies and the peer's persisted rate count, computes
-    /// exactly what may be disclosed, and appends the decision to the log.
+    /// the current policies and the peer's rate count, computes exactly what
+    /// may be disclosed, and appends the decision to the log.
     pub async fn answer(
         &self,
         request: &Request,
         now: DateTime<Utc>,
     ) -> Result<Answer, AgentError> {
-        let set = self.policies.borrow().clone();
-        let snapshot = self.live.snapshot();
+        let mut turn = self.turn().await;
+        let decided = turn.decide(request, now).await?;
+        turn.record(decided, None).await
+    }
+
+    /// Forgets replay keys older than `before` (the store's replies are
+    /// forgotten by the caller).
+    pub async fn forget_replays(&self, before: DateTime<Utc>) {
+        if let Some(index) = self.books.lock().await.replay.as_mut() {
+            index.forget(before);
+        }
+    }
+}
+
+impl Turn<'_> {
+    /// The reply remembered for `(peer, request_id)` as `(digest, reply)`.
+    /// Costs no database read when nothing is remembered (the usual case).
+    pub async fn recall(
+        &mut self,
+        peer: &str,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, String)>, AgentError> {
+        let store = &self.gate.store;
+        if self.books.replay.is_none() {
+            let index = ReplayIndex::load(store, now - REPLAY_MEMORY).await?;
+            self.books.replay = Some(index);
+        }
+        let maybe = self
+            .books
+            .replay
+            .as_ref()
+            .is_some_and(|i| i.may_contain(peer, request_id));
+        if !maybe {
+            return Ok(None);
+        }
+        Ok(store.recall_reply(peer, request_id).await?)
+    }
+
+    /// Decides `request` at `now` under the current policies and the peer's
+    /// rate count, and computes exactly what may be disclosed. Logs nothing
+    /// yet: nothing may be sent before [`Turn::record`].
+    pub async fn decide(
+        &mut self,
+        request: &Request,
+        now: DateTime<Utc>,
+    ) -> Result<Decided, AgentError> {
+        let gate = self.gate;
+        let set = gate.policies.borrow().clone();
+        let snapshot = gate.live.snapshot();
         let contacts = &snapshot.contacts;
         let peer_key = resolve_peer(&request.peer, contacts)
             .map(|c| c.jid.clone())
             .unwrap_or_else(|| request.peer.trim().to_lowercase());
 
-        let _guard = self.decide_lock.lock().await;
-        // Which rule decides does not depend on the rate count; ask the
-        // store only for that rule's period.
+        // Which rule decides does not depend on the rate count; count the
+        // peer's requests only over that rule's period.
         let first = evaluate(&set, contacts, request, now, &|_| 0);
         let decision = match first.rule.as_ref().and_then(|r| set.rule(&r.name)) {
             Some(rule) => {
                 let (_, period) = rule.rate();
-                let answered = self.store.answered_since(&peer_key, now - period).await?;
+                let answered = self
+                    .books
+                    .rates
+                    .count(&gate.store, &peer_key, now - period)
+                    .await?;
                 evaluate(&set, contacts, request, now, &|_| answered)
             }
             None => first,
@@ -94,7 +179,7 @@ impl Gatekeeper {
         let disclosure = match allowed_window(&decision, request, now) {
             Some(window) if decision.outcome == Outcome::Allow => {
                 let (busy, instances) = calendar_in(&snapshot, window, decision.level)?;
-                let view = self.view(&busy, &instances, request);
+                let view = gate.view(&busy, &instances, request);
                 disclose(&decision, request, &view, now)
             }
             _ => Disclosure::Nothing,
@@ -116,10 +201,36 @@ impl Gatekeeper {
             level: (decision.outcome == Outcome::Allow).then(|| decision.level.name().to_string()),
             disclosed: disclosure.summary(),
         };
-        let logged_as = self.store.append_audit(&entry).await?;
-        Ok(Answer {
+        Ok(Decided {
             decision,
             disclosure,
+            entry,
+        })
+    }
+
+    /// Logs the decision and, when given, remembers the reply for replay —
+    /// in one write — and ends the turn.
+    pub async fn record(
+        mut self,
+        decided: Decided,
+        replay: Option<ReplayRecord<'_>>,
+    ) -> Result<Answer, AgentError> {
+        let logged_as = self
+            .gate
+            .store
+            .record_decision(&decided.entry, replay)
+            .await?;
+        if decided.entry.outcome != AuditOutcome::RateLimited {
+            self.books
+                .rates
+                .note(&decided.entry.peer_key, decided.entry.at);
+        }
+        if let (Some(r), Some(index)) = (replay, self.books.replay.as_mut()) {
+            index.insert(r.peer, r.request_id, decided.entry.at);
+        }
+        Ok(Answer {
+            decision: decided.decision,
+            disclosure: decided.disclosure,
             logged_as,
         })
     }
@@ -194,6 +305,11 @@ impl Gatekeeper {
                 ..self.settings.slot_options
             },
         }
+    }
+
+    /// The owner's calendar settings (zone, working hours, slot rules).
+    pub fn settings(&self) -> &CalendarSettings {
+        &self.settings
     }
 
     /// The policy set in force.

@@ -3,11 +3,13 @@
 //! the pure evaluator, cut down, log); it must not parse stanzas (that is
 //! `xmpp`) nor decide anything itself (that is `policy`).
 
+pub mod books;
 pub mod gatekeeper;
 pub mod live;
+pub mod meetings;
 pub mod owner;
 pub mod peer;
 pub mod runtime;
 
-pub use gatekeeper::{Answer, CalendarSettings, Gatekeeper};
+pub use gatekeeper::{Answer, CalendarSettings, Decided, Gatekeeper, Turn};
 pub use live::{Live, Snapshot};

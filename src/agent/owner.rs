@@ -4,11 +4,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::meetings::MeetingOrder;
 use super::{Gatekeeper, Live};
 use crate::chat::{self, Command, ParseError, render};
 use crate::domain::contact::parse_bare_jid;
 use crate::domain::{Contact, IcalTime, Task};
 use crate::error::AgentError;
+use crate::negotiate::meeting::Attendee as MeetingAttendee;
 use crate::negotiate::wire::{FreebusyQuery, RequestId};
 use crate::store::Store;
 
@@ -26,7 +28,7 @@ pub struct PeerQuestion {
 }
 
 /// What a command does.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Outcome {
     /// Said to the owner at once (may be empty when only questions follow).
     pub reply: String,
@@ -34,6 +36,8 @@ pub struct Outcome {
     pub questions: Vec<PeerQuestion>,
     /// Agents whose presence to ask for (a contact just added).
     pub subscribe: Vec<String>,
+    /// A meeting to negotiate (`meet …`).
+    pub meeting: Option<MeetingOrder>,
 }
 
 impl Outcome {
@@ -110,7 +114,7 @@ impl Desk<'_> {
                 Outcome {
                     reply: reply.join("\n"),
                     questions,
-                    subscribe: Vec::new(),
+                    ..Outcome::default()
                 }
             }
             Command::Contacts => Outcome::say(render::contacts(&snapshot.contacts)),
@@ -196,12 +200,96 @@ impl Desk<'_> {
                     Err(e) => return Err(e.into()),
                 },
             },
+            Command::Meet(m) => meeting_order(&m, &snapshot.contacts, now, tz),
             other => Outcome::say(format!(
                 "`{}` is not available in this version yet: this agent answers free/busy questions; \
                  meetings, handoffs and approvals come next. Send `help` for what works now.",
                 other.name()
             )),
         })
+    }
+}
+
+/// Turns `meet …` into a negotiation order, or says what is wrong with it.
+fn meeting_order(
+    m: &chat::MeetRequest,
+    contacts: &[Contact],
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Outcome {
+    let duration = m.duration.unwrap_or(Duration::minutes(30));
+    let mut attendees: Vec<MeetingAttendee> = Vec::new();
+    let mut problems = Vec::new();
+    for (names, required) in [(&m.who, true), (&m.optional, false)] {
+        for who in names {
+            let group = who.trim().to_lowercase();
+            let found: Vec<&Contact> = match find(contacts, who) {
+                Some(c) => vec![c],
+                None => contacts
+                    .iter()
+                    .filter(|c| c.groups.contains(&group))
+                    .collect(),
+            };
+            if found.is_empty() {
+                problems.push(unknown_contact(who, contacts));
+            }
+            for c in found {
+                if attendees.iter().any(|a| a.person == c.jid) {
+                    continue;
+                }
+                attendees.push(MeetingAttendee {
+                    person: c.jid.clone(),
+                    name: c.name.clone(),
+                    agent: c.agent_jid.clone(),
+                    required,
+                });
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Outcome::say(problems.join("\n"));
+    }
+    if attendees.is_empty() {
+        return Outcome::say("Meet whom? e.g. meet bob for 30m tomorrow");
+    }
+    if let Some(q) = m.quorum
+        && (q == 0 || q as usize > attendees.len())
+    {
+        return Outcome::say(format!(
+            "A quorum of {q} needs at least {q} attendees; I have {}.",
+            attendees.len()
+        ));
+    }
+    let window = match &m.when {
+        Some(w) => match w.slot(duration, tz).filter(|_| w.time.is_some()) {
+            Some(slot) => slot,
+            None => w.to_utc_range(tz),
+        },
+        None => crate::domain::TimeRange {
+            start: now,
+            end: now + Duration::days(14),
+        },
+    };
+    let Some(window) = crate::domain::TimeRange::new(window.start.max(now), window.end)
+        .filter(|w| w.duration() >= duration)
+    else {
+        return Outcome::say("That time is already past; pick a later one.");
+    };
+    Outcome {
+        meeting: Some(MeetingOrder {
+            summary: m
+                .title
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .unwrap_or("Meeting")
+                .to_string(),
+            duration,
+            window,
+            attendees,
+            quorum: m.quorum.map(|q| q as usize),
+        }),
+        ..Outcome::default()
     }
 }
 

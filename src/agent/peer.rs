@@ -15,7 +15,7 @@ use crate::negotiate::wire::{
     reply_element, serialized_len,
 };
 use crate::policy::{Action, Outcome, Request};
-use crate::store::Store;
+use crate::store::ReplayRecord;
 
 /// How long a reply is remembered for replay (the protocol promises 24 h).
 pub const REPLAY_MEMORY: Duration = Duration::hours(24);
@@ -24,19 +24,21 @@ pub const REPLAY_MEMORY: Duration = Duration::hours(24);
 #[derive(Debug, Clone, PartialEq)]
 pub enum PeerReply {
     Result(Element),
+    /// An empty IQ result: received, nothing to say.
+    Ack,
     Error(ProtocolError),
 }
 
 /// The remembered form of a reply.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-enum Stored {
+pub(crate) enum Stored {
     Result { xml: String },
     NotPermitted,
     RateLimited { retry_after: i64 },
 }
 
-fn digest(payload: &Element) -> String {
+pub(crate) fn digest(payload: &Element) -> String {
     let mut buf = Vec::new();
     // A payload that cannot be written again cannot be compared either;
     // its digest is then that of nothing, which only ever matches itself.
@@ -50,7 +52,6 @@ fn digest(payload: &Element) -> String {
 /// Answers one request from `peer` (a bare JID) at `now`.
 pub async fn answer_peer(
     gate: &Gatekeeper,
-    store: &Store,
     peer: &str,
     payload: &Element,
     now: DateTime<Utc>,
@@ -61,7 +62,8 @@ pub async fn answer_peer(
     };
     let id = request.request_id().clone();
     let digest = digest(payload);
-    if let Some((seen_digest, stored)) = store.recall_reply(peer, id.as_str()).await? {
+    let mut turn = gate.turn().await;
+    if let Some((seen_digest, stored)) = turn.recall(peer, id.as_str(), now).await? {
         if seen_digest != digest {
             return Ok(PeerReply::Error(ProtocolError::RequestIdReused));
         }
@@ -78,13 +80,13 @@ pub async fn answer_peer(
         proposed: q.slots.clone(),
         requested_level: q.level,
     };
-    let answer = gate.answer(&policy_request, now).await?;
-    let (reply, stored) = match answer.decision.outcome {
+    let decided = turn.decide(&policy_request, now).await?;
+    let (reply, stored) = match decided.decision.outcome {
         Outcome::Allow => {
             let reply = FreebusyReply::from_disclosure(
                 id.clone(),
-                answer.decision.level,
-                &answer.disclosure,
+                decided.decision.level,
+                &decided.disclosure,
             );
             let el = reply_element(&reply);
             let xml = element_text(&el);
@@ -100,7 +102,7 @@ pub async fn answer_peer(
             Stored::NotPermitted,
         ),
         Outcome::RateLimited => {
-            let period = answer
+            let period = decided
                 .decision
                 .limits
                 .as_ref()
@@ -116,18 +118,24 @@ pub async fn answer_peer(
             )
         }
     };
-    // A rate-limited request is not remembered: retried later, it deserves a fresh look.
-    if !matches!(stored, Stored::RateLimited { .. })
-        && let Ok(json) = serde_json::to_string(&stored)
-    {
-        store
-            .remember_reply(peer, id.as_str(), &digest, &json, now)
-            .await?;
-    }
+    // A rate-limited request is not remembered: retried later, it deserves
+    // a fresh look. Everything else is remembered in the same write that
+    // logs the decision.
+    let json = match &stored {
+        Stored::RateLimited { .. } => None,
+        other => serde_json::to_string(other).ok(),
+    };
+    let remember = json.as_deref().map(|reply| ReplayRecord {
+        peer,
+        request_id: id.as_str(),
+        digest: &digest,
+        reply,
+    });
+    turn.record(decided, remember).await?;
     Ok(reply)
 }
 
-fn replay(stored: &str) -> Option<PeerReply> {
+pub(crate) fn replay(stored: &str) -> Option<PeerReply> {
     match serde_json::from_str::<Stored>(stored).ok()? {
         Stored::Result { xml } => xml.parse::<Element>().ok().map(PeerReply::Result),
         Stored::NotPermitted => Some(PeerReply::Error(ProtocolError::NotPermitted)),
@@ -137,7 +145,7 @@ fn replay(stored: &str) -> Option<PeerReply> {
     }
 }
 
-fn element_text(el: &Element) -> String {
+pub(crate) fn element_text(el: &Element) -> String {
     let mut buf = Vec::with_capacity(serialized_len(el).min(1 << 16));
     let _ = el.write_to(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()

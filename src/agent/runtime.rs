@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
+use super::meetings::{Negotiator, answer_meeting};
 use super::owner::{ASK_DEADLINE, Desk, PeerQuestion};
 use super::peer::{PeerReply, answer_peer};
 use super::{Gatekeeper, Live};
@@ -56,6 +57,8 @@ pub struct Services {
     pub live: Arc<Live>,
     pub gate: Arc<Gatekeeper>,
     pub owner: BareJid,
+    /// The agent's own account.
+    pub me: BareJid,
     /// How long disclosure-log entries are kept.
     pub retention: chrono::Duration,
 }
@@ -66,6 +69,8 @@ pub struct AgentRuntime {
     me: Option<BareJid>,
     presence: Presence,
     refused: HashMap<BareJid, Instant>,
+    /// Runs the owner's meeting negotiations; started with the chores.
+    negotiator: Option<Negotiator>,
 }
 
 impl AgentRuntime {
@@ -75,6 +80,7 @@ impl AgentRuntime {
             me: None,
             presence: Arc::new(Mutex::new(HashMap::new())),
             refused: HashMap::new(),
+            negotiator: None,
         }
     }
 
@@ -91,8 +97,10 @@ impl AgentRuntime {
 
     /// Starts the background chores: follow store changes, give up on
     /// overdue questions, forget old replies. Ends with the session.
-    pub fn spawn_chores(&self, outbox: Outbox) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_chores(&mut self, outbox: Outbox) -> tokio::task::JoinHandle<()> {
         let s = self.services.clone();
+        let negotiator = Negotiator::spawn(s.clone(), outbox.clone(), self.presence.clone());
+        self.negotiator = Some(negotiator.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(StdDuration::from_millis(500));
             let mut n: u64 = 0;
@@ -102,6 +110,12 @@ impl AgentRuntime {
                 let now = Utc::now();
                 if let Err(e) = s.live.refresh(now).await {
                     warn!("could not refresh the calendar view: {e}");
+                }
+                negotiator.tick().await;
+                if n.is_multiple_of(2)
+                    && let Err(e) = s.store.expire_holds(now).await
+                {
+                    warn!("could not expire holds: {e}");
                 }
                 if n.is_multiple_of(4) {
                     match s.store.expire_due(now).await {
@@ -117,13 +131,12 @@ impl AgentRuntime {
                         Err(e) => warn!("could not check the outbox: {e}"),
                     }
                 }
-                if n.is_multiple_of(7200)
-                    && let Err(e) = s
-                        .store
-                        .forget_replies(now - super::peer::REPLAY_MEMORY)
-                        .await
-                {
-                    warn!("could not forget old replies: {e}");
+                if n.is_multiple_of(7200) {
+                    let before = now - super::peer::REPLAY_MEMORY;
+                    s.gate.forget_replays(before).await;
+                    if let Err(e) = s.store.forget_replies(before).await {
+                        warn!("could not forget old replies: {e}");
+                    }
                 }
             }
         })
@@ -185,6 +198,35 @@ impl AgentRuntime {
         for question in outcome.questions {
             self.ask(question, outbox, now).await;
         }
+        if let Some(order) = outcome.meeting {
+            let text = match &self.negotiator {
+                Some(n) => {
+                    let who = order
+                        .attendees
+                        .iter()
+                        .map(|a| render::sanitize(&a.name))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let title = render::sanitize(&order.summary);
+                    match n.start(order, now).await {
+                        Ok(short) => format!(
+                            "Looking for a time for {title} with {who} (meeting {short}); I'll tell you when it's booked."
+                        ),
+                        Err(e) => format!("I could not start negotiating: {e}"),
+                    }
+                }
+                None => "I am not connected yet; try again in a moment.".into(),
+            };
+            send(
+                outbox,
+                Outgoing::Chat {
+                    to: from.clone(),
+                    body: text,
+                    thread: thread.clone(),
+                },
+            )
+            .await;
+        }
     }
 
     /// Persists the question, then sends it if the peer is online, or says
@@ -239,10 +281,15 @@ impl AgentRuntime {
         match kind {
             PresenceKind::Available => {
                 if let Ok(full) = from.clone().try_into_full() {
-                    lock(&self.presence)
+                    let new = lock(&self.presence)
                         .entry(bare.clone())
                         .or_default()
                         .insert(full.clone());
+                    if !new {
+                        // A presence update of a resource we already see
+                        // (servers send several on login): nothing to resend.
+                        return;
+                    }
                     // Questions that waited for this peer go out now.
                     match self.services.store.waiting_for(&bare.to_string()).await {
                         Ok(items) => {
@@ -417,7 +464,7 @@ impl Handler for AgentRuntime {
                 let s = self.services.clone();
                 let outbox = outbox.clone();
                 tokio::spawn(async move {
-                    let out = answer_iq(&s, &from, id, kind, &payload).await;
+                    let out = answer_iq(&s, &from, id, kind, &payload, Some(&outbox)).await;
                     send(&outbox, out).await;
                 });
             }
@@ -432,24 +479,36 @@ async fn answer_iq(
     id: String,
     kind: IqKind,
     payload: &Element,
+    outbox: Option<&Outbox>,
 ) -> Outgoing {
     let now = Utc::now();
     let peer = from.to_bare().to_string();
     if kind == IqKind::Set && payload.is("reply", NS) {
         return take_late_reply(s, from, id, payload).await;
     }
-    if kind == IqKind::Set {
-        return protocol_error(
-            from,
-            id,
-            &ProtocolError::Unsupported("version 0 has no <set/> requests but <reply/>".into()),
-        );
-    }
-    match answer_peer(&s.gate, &s.store, &peer, payload, now).await {
+    let answered = if kind == IqKind::Set {
+        match answer_meeting(s, &peer, payload, now).await {
+            Ok((reply, notice)) => {
+                if let (Some(text), Some(outbox)) = (notice, outbox) {
+                    tell_owner(outbox, &s.owner, text).await;
+                }
+                Ok(reply)
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        answer_peer(&s.gate, &peer, payload, now).await
+    };
+    match answered {
         Ok(PeerReply::Result(el)) => Outgoing::IqResult {
             to: from.clone(),
             id,
             payload: Some(el),
+        },
+        Ok(PeerReply::Ack) => Outgoing::IqResult {
+            to: from.clone(),
+            id,
+            payload: None,
         },
         Ok(PeerReply::Error(e)) => protocol_error(from, id, &e),
         Err(e) => {
@@ -592,6 +651,7 @@ fn protocol_error(to: &Jid, id: String, e: &ProtocolError) -> Outgoing {
         "bad-request" => DefinedCondition::BadRequest,
         "not-acceptable" => DefinedCondition::NotAcceptable,
         "conflict" => DefinedCondition::Conflict,
+        "item-not-found" => DefinedCondition::ItemNotFound,
         _ => DefinedCondition::FeatureNotImplemented,
     };
     Outgoing::IqError {
@@ -603,7 +663,7 @@ fn protocol_error(to: &Jid, id: String, e: &ProtocolError) -> Outgoing {
     }
 }
 
-async fn tell_owner(outbox: &Outbox, owner: &BareJid, body: String) {
+pub(crate) async fn tell_owner(outbox: &Outbox, owner: &BareJid, body: String) {
     send(
         outbox,
         Outgoing::Chat {

@@ -53,11 +53,12 @@ pub(crate) async fn run(ctx: &Context, data_dir: &Path, _args: RunArgs) -> Resul
         policies.subscribe(),
         settings,
     ));
-    let runtime = AgentRuntime::new(Services {
+    let mut runtime = AgentRuntime::new(Services {
         store: ctx.store.clone(),
         live,
         gate,
         owner,
+        me: account.jid.clone(),
         retention: crate::config::Settings::duration(&ctx.settings.audit.retention),
     });
     let options = SessionOptions {

@@ -2,6 +2,9 @@
 //! later, the negotiation state machines. Pure: message in → effects out; no
 //! network, no store, no clock.
 
+pub mod handoff;
+pub mod meeting;
+pub mod messages;
 pub mod wire;
 
 pub use wire::{

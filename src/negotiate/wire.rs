@@ -264,7 +264,7 @@ impl FreebusyReply {
 // ---------------------------------------------------------------------------
 // Reading
 
-fn attr_time(el: &Element, name: &str) -> Result<Option<DateTime<Utc>>, WireError> {
+pub(crate) fn attr_time(el: &Element, name: &str) -> Result<Option<DateTime<Utc>>, WireError> {
     match el.attr(name) {
         None => Ok(None),
         Some(v) => parse_time(v).map(Some).ok_or_else(|| {
@@ -347,7 +347,17 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
-fn clip(v: &str) -> String {
+/// A peer's error text cut to 200 characters: it ends up in the owner's chat.
+fn clip_long(v: &str) -> String {
+    let mut s: String = v.chars().filter(|c| !c.is_control()).take(200).collect();
+    if v.chars().count() > 200 {
+        s.push('…');
+    }
+    s
+}
+
+/// `v` cut to 40 characters, for error messages that quote a peer's input.
+pub(crate) fn clip(v: &str) -> String {
     let mut s: String = v.chars().take(40).collect();
     if v.chars().count() > 40 {
         s.push('…');
@@ -355,7 +365,7 @@ fn clip(v: &str) -> String {
     s
 }
 
-fn range(el: &Element) -> Result<TimeRange, WireError> {
+pub(crate) fn range(el: &Element) -> Result<TimeRange, WireError> {
     let start = attr_time(el, "start")?;
     let end = attr_time(el, "end")?;
     match (start, end) {
@@ -371,8 +381,13 @@ fn range(el: &Element) -> Result<TimeRange, WireError> {
     }
 }
 
-fn depth(el: &Element) -> usize {
-    1 + el.children().map(depth).max().unwrap_or(0)
+/// Whether `el` nests deeper than `max` levels. Stops descending at `max`, so a
+/// hostile, very deep tree costs no more stack than a legal one.
+pub(crate) fn nests_deeper_than(el: &Element, max: usize) -> bool {
+    if max == 0 {
+        return true;
+    }
+    el.children().any(|c| nests_deeper_than(c, max - 1))
 }
 
 /// The serialized size of `el`, counted without allocating the whole text twice.
@@ -384,15 +399,16 @@ pub fn serialized_len(el: &Element) -> usize {
     }
 }
 
-/// Reads the one child of an IQ `get`/`set` in [`NS`].
-pub fn parse_request(el: &Element) -> Result<PeerRequest, WireError> {
+/// The checks every payload passes before its own fields are read (§8):
+/// our namespace, at most [`MAX_DEPTH`] levels, at most [`MAX_PAYLOAD_BYTES`].
+pub(crate) fn check_payload(el: &Element) -> Result<(), WireError> {
     if el.ns() != NS {
         return Err(WireError::Unsupported(format!(
             "namespace {} is not {NS}",
             clip(&el.ns())
         )));
     }
-    if depth(el) > MAX_DEPTH {
+    if nests_deeper_than(el, MAX_DEPTH) {
         return Err(WireError::Invalid(format!(
             "the payload nests deeper than {MAX_DEPTH} levels"
         )));
@@ -403,6 +419,12 @@ pub fn parse_request(el: &Element) -> Result<PeerRequest, WireError> {
             "the payload is {size} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit"
         )));
     }
+    Ok(())
+}
+
+/// Reads the one child of an IQ `get`/`set` in [`NS`].
+pub fn parse_request(el: &Element) -> Result<PeerRequest, WireError> {
+    check_payload(el)?;
     match el.name() {
         "freebusy" => parse_freebusy(el).map(PeerRequest::Freebusy),
         other => Err(WireError::Unsupported(format!(
@@ -581,7 +603,7 @@ pub fn parse_reply(el: &Element) -> Result<FreebusyReply, WireError> {
 // ---------------------------------------------------------------------------
 // Writing
 
-fn with_range(mut el: Element, r: &TimeRange) -> Element {
+pub(crate) fn with_range(mut el: Element, r: &TimeRange) -> Element {
     set(
         &mut el,
         xml_ncname!("start").to_ncname(),
@@ -591,11 +613,11 @@ fn with_range(mut el: Element, r: &TimeRange) -> Element {
     el
 }
 
-fn set(el: &mut Element, name: NcName, value: String) {
+pub(crate) fn set(el: &mut Element, name: NcName, value: String) {
     el.set_attr(xmpp_parsers::minidom::rxml::Namespace::NONE, name, value);
 }
 
-fn range_element(name: &str, r: &TimeRange) -> Element {
+pub(crate) fn range_element(name: &str, r: &TimeRange) -> Element {
     with_range(Element::builder(name, NS).build(), r)
 }
 
@@ -713,11 +735,23 @@ pub fn pending_element(request_id: &RequestId, expires: DateTime<Utc>) -> Elemen
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProtocolError {
     NotPermitted,
-    RateLimited { retry_after: Duration },
+    RateLimited {
+        retry_after: Duration,
+    },
     Invalid(String),
     TooLarge(String),
     RequestIdReused,
     Unsupported(String),
+    /// `<confirm>` came after the hold lapsed and the slot was taken meanwhile (§12.3).
+    HoldExpired,
+    /// A hold, confirm or cancel with a lower `sequence` than the meeting booked here (§12.6).
+    StaleSequence,
+    /// A cancel or decline of a meeting this agent does not know (§12.5, §12.7).
+    UnknownMeeting,
+    /// A status, answer or cancel of a task this agent does not know (§13).
+    UnknownTask,
+    /// A task offer whose delegation chain already contains the receiving agent (§13.4).
+    DelegationLoop,
 }
 
 impl From<WireError> for ProtocolError {
@@ -731,6 +765,38 @@ impl From<WireError> for ProtocolError {
 }
 
 impl ProtocolError {
+    /// Reads an error back from the stanza's defined condition, its text and
+    /// the application condition in [`NS`], as a `<reply>` (§14) or an IQ
+    /// error carries it. `None` when the pair matches no row of §6.
+    pub fn from_parts(defined: &str, text: &str, app: Option<&Element>) -> Option<Self> {
+        let text = clip_long(text);
+        let app_name = app.filter(|a| a.ns() == NS).map(|a| a.name());
+        Some(match (defined, app_name) {
+            ("forbidden", Some("not-permitted")) => ProtocolError::NotPermitted,
+            ("resource-constraint", Some("rate-limited")) => {
+                let seconds = app
+                    .and_then(|a| a.attr("retry-after"))
+                    .filter(|v| {
+                        !v.is_empty() && v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit())
+                    })
+                    .and_then(|v| v.parse::<i64>().ok())?;
+                ProtocolError::RateLimited {
+                    retry_after: Duration::seconds(seconds),
+                }
+            }
+            ("bad-request", Some("invalid-payload")) => ProtocolError::Invalid(text),
+            ("not-acceptable", Some("too-large")) => ProtocolError::TooLarge(text),
+            ("conflict", Some("request-id-reused")) => ProtocolError::RequestIdReused,
+            ("conflict", Some("hold-expired")) => ProtocolError::HoldExpired,
+            ("conflict", Some("stale-sequence")) => ProtocolError::StaleSequence,
+            ("conflict", Some("delegation-loop")) => ProtocolError::DelegationLoop,
+            ("item-not-found", Some("unknown-meeting")) => ProtocolError::UnknownMeeting,
+            ("item-not-found", Some("unknown-task")) => ProtocolError::UnknownTask,
+            ("feature-not-implemented", None) => ProtocolError::Unsupported(text),
+            _ => return None,
+        })
+    }
+
     /// `(error type, defined condition, human text, application condition)` as §6 lists them.
     pub fn parts(&self) -> (&'static str, &'static str, String, Option<Element>) {
         let app = |name: &str| Some(Element::builder(name, NS).build());
@@ -766,6 +832,36 @@ impl ProtocolError {
                 app("request-id-reused"),
             ),
             ProtocolError::Unsupported(m) => ("cancel", "feature-not-implemented", m.clone(), None),
+            ProtocolError::HoldExpired => (
+                "cancel",
+                "conflict",
+                "the hold expired and the slot is no longer free".into(),
+                app("hold-expired"),
+            ),
+            ProtocolError::StaleSequence => (
+                "cancel",
+                "conflict",
+                "a newer sequence of this meeting is already booked".into(),
+                app("stale-sequence"),
+            ),
+            ProtocolError::UnknownMeeting => (
+                "cancel",
+                "item-not-found",
+                "no such meeting here".into(),
+                app("unknown-meeting"),
+            ),
+            ProtocolError::UnknownTask => (
+                "cancel",
+                "item-not-found",
+                "no such task here".into(),
+                app("unknown-task"),
+            ),
+            ProtocolError::DelegationLoop => (
+                "cancel",
+                "conflict",
+                "this agent already appears in the task's delegation chain".into(),
+                app("delegation-loop"),
+            ),
         }
     }
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::{Store, meta_get, meta_set};
+use super::{Store, lock, meta_get, meta_set};
 use crate::audit::{
     AuditEntry, AuditOutcome, ChainBreak, ChainedEntry, Checkpoint, GENESIS_HASH, entry_hash,
     verify_chain,
@@ -97,13 +97,95 @@ pub struct ChainReport {
     pub checkpoint: Option<Checkpoint>,
 }
 
+/// A reply remembered for replay (docs/protocol.md §7), written in the same
+/// statement as the decision's log entry.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayRecord<'a> {
+    /// The requester's bare JID, as the server stamped it.
+    pub peer: &'a str,
+    pub request_id: &'a str,
+    /// SHA-256 of the request payload.
+    pub digest: &'a str,
+    /// The reply, as the replay code stores it.
+    pub reply: &'a str,
+}
+
+/// The message the `audit_log_extends_head` trigger aborts with.
+const HEAD_MOVED: &str = "audit chain head moved";
+
 impl Store {
     /// Appends one decision to the disclosure log and returns its number.
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {
-        let mut tx = self.write().await?;
-        let seq = append_audit(&mut tx, entry).await?;
-        tx.commit().await?;
-        Ok(seq)
+        self.record_decision(entry, None).await
+    }
+
+    /// Appends one decision and, when given, remembers the reply for replay:
+    /// both in one statement (one round trip, one commit), so a reply is
+    /// never remembered without its log entry nor the other way round.
+    ///
+    /// The chain head comes from this process's memory when it has it; if
+    /// another writer moved the head meanwhile, the database refuses the
+    /// entry and it is rebuilt on the real head.
+    pub async fn record_decision(
+        &self,
+        entry: &AuditEntry,
+        replay: Option<ReplayRecord<'_>>,
+    ) -> Result<i64, StoreError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let cached = lock(&self.audit_head).clone();
+            let (prev_seq, prev_hash) = match cached {
+                Some(h) => h,
+                None => {
+                    let mut conn = self.pool.acquire().await?;
+                    head(&mut conn)
+                        .await?
+                        .unwrap_or((0, GENESIS_HASH.to_string()))
+                }
+            };
+            let seq = prev_seq + 1;
+            let hash = entry_hash(&prev_hash, seq, entry);
+            let result = sqlx::query(
+                "INSERT INTO decision_record (seq, at, at_utc, peer, peer_key, action, params, outcome,
+                     rule, level, disclosed, prev_hash, hash, replay_peer, request_id, digest, reply)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(seq)
+            .bind(entry.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .bind(entry.at.timestamp())
+            .bind(entry.peer.clone())
+            .bind(entry.peer_key.clone())
+            .bind(entry.action.clone())
+            .bind(entry.params.clone())
+            .bind(entry.outcome.as_str())
+            .bind(entry.rule.clone())
+            .bind(entry.level.clone())
+            .bind(entry.disclosed.clone())
+            .bind(prev_hash)
+            .bind(hash.clone())
+            .bind(replay.map(|r| r.peer.to_owned()))
+            .bind(replay.map(|r| r.request_id.to_owned()))
+            .bind(replay.map(|r| r.digest.to_owned()))
+            .bind(replay.map(|r| r.reply.to_owned()))
+            .execute(&self.pool)
+            .await;
+            match result {
+                Ok(_) => {
+                    *lock(&self.audit_head) = Some((seq, hash));
+                    return Ok(seq);
+                }
+                Err(sqlx::Error::Database(e))
+                    if e.message().contains(HEAD_MOVED) && attempts < 5 =>
+                {
+                    *lock(&self.audit_head) = None;
+                }
+                Err(e) => {
+                    *lock(&self.audit_head) = None;
+                    return Err(e.into());
+                }
+            }
+        }
     }
 
     /// Log entries, oldest first; only those about `peer` (either JID form) when given.
@@ -145,20 +227,41 @@ impl Store {
         }))
     }
 
-    /// How many requests from `peer_key` were answered (not rate-limited) since `since`.
+    /// How many requests from `peer_key` were answered (not rate-limited)
+    /// since `since`. Presence-subscription decisions are logged but are not
+    /// requests, and do not count.
     pub async fn answered_since(
         &self,
         peer_key: &str,
         since: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM audit_log WHERE peer_key = ? AND at_utc >= ? AND outcome != 'rate-limited'",
+            "SELECT COUNT(*) FROM audit_log WHERE peer_key = ? AND at_utc >= ?
+               AND outcome != 'rate-limited' AND action != 'presence'",
         )
         .bind(peer_key.to_owned())
         .bind(since.timestamp())
         .fetch_one(&self.pool)
         .await?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// When each request from `peer_key` answered since `since` was answered
+    /// (Unix seconds, oldest first): what a running agent's in-memory rate
+    /// counter starts from. Counts exactly what [`Store::answered_since`] counts.
+    pub async fn answered_times(
+        &self,
+        peer_key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT at_utc FROM audit_log WHERE peer_key = ? AND at_utc >= ?
+               AND outcome != 'rate-limited' AND action != 'presence' ORDER BY seq",
+        )
+        .bind(peer_key.to_owned())
+        .bind(since.timestamp())
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Deletes entries older than `before`, keeping the chain verifiable
@@ -185,48 +288,6 @@ impl Store {
         tx.commit().await?;
         Ok(deleted)
     }
-}
-
-/// Appends inside an open write transaction (so a decision and its log entry
-/// can commit together).
-pub(crate) async fn append_audit(
-    conn: &mut SqliteConnection,
-    entry: &AuditEntry,
-) -> Result<i64, StoreError> {
-    let (prev_seq, prev_hash) = match head(conn).await? {
-        Some(h) => h,
-        None => (0, GENESIS_HASH.to_string()),
-    };
-    let seq = prev_seq + 1;
-    let hash = entry_hash(&prev_hash, seq, entry);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, at_utc, peer, peer_key, action, params, outcome, rule, level, disclosed, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(seq)
-    .bind(entry.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-    .bind(entry.at.timestamp())
-    .bind(entry.peer.clone())
-    .bind(entry.peer_key.clone())
-    .bind(entry.action.clone())
-    .bind(entry.params.clone())
-    .bind(entry.outcome.as_str())
-    .bind(entry.rule.clone())
-    .bind(entry.level.clone())
-    .bind(entry.disclosed.clone())
-    .bind(prev_hash)
-    .bind(hash.clone())
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO meta (key, value) VALUES ('audit_head_seq', ?1), ('audit_head_hash', ?2)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(seq.to_string())
-    .bind(hash)
-    .execute(&mut *conn)
-    .await?;
-    Ok(seq)
 }
 
 #[cfg(test)]
@@ -262,6 +323,39 @@ mod tests {
         let since = DateTime::from_timestamp(1_770_000_000 + 2 * 60, 0).unwrap_or_default();
         assert_eq!(store.answered_since("bob@example.org", since).await?, 3);
         assert_eq!(store.audit_entries(Some("EVE@example.org")).await?.len(), 1);
+        Ok(())
+    }
+
+    /// Two writers (the agent and, say, a CLI) each remember the head they
+    /// last wrote; the database refuses an entry built on a stale one and
+    /// the writer rebuilds it, so the chain never forks.
+    #[tokio::test]
+    async fn two_writers_with_stale_heads_never_fork_the_chain() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::NotFound(e.to_string()))?;
+        let path = dir.path().join("db.sqlite");
+        let one = Store::create(&path).await?;
+        let two = Store::open(&path).await?;
+        for m in 0..6 {
+            let writer = if m % 2 == 0 { &one } else { &two };
+            assert_eq!(
+                writer.append_audit(&entry(m, "bob@example.org")).await?,
+                m + 1
+            );
+        }
+        let replay = ReplayRecord {
+            peer: "bob@example.org",
+            request_id: "r1",
+            digest: "d",
+            reply: "{}",
+        };
+        one.record_decision(&entry(7, "bob@example.org"), Some(replay))
+            .await?;
+        assert!(one.recall_reply("bob@example.org", "r1").await?.is_some());
+        let report = two.verify_audit().await?;
+        assert!(
+            matches!(report, Ok(ChainReport { entries: 7, .. })),
+            "{report:?}"
+        );
         Ok(())
     }
 

@@ -131,7 +131,7 @@ fn enum_from_text<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Res
     })
 }
 
-type EventRow = (
+pub(super) type EventRow = (
     String,         // uid
     String,         // dtstart
     String,         // dtend
@@ -147,9 +147,9 @@ type EventRow = (
     Option<String>, // location
 );
 
-const EVENT_COLUMNS: &str = "uid, dtstart, dtend, rrule, rdates, exdates, recurrence_id, status, transp, class, sequence, summary, location";
+pub(super) const EVENT_COLUMNS: &str = "uid, dtstart, dtend, rrule, rdates, exdates, recurrence_id, status, transp, class, sequence, summary, location";
 
-fn decode_event(row: EventRow) -> Result<EventComponent, StoreError> {
+pub(super) fn decode_event(row: EventRow) -> Result<EventComponent, StoreError> {
     let (
         uid,
         dtstart,
@@ -326,7 +326,7 @@ fn horizon_for(now: DateTime<Utc>) -> TimeRange {
 
 /// Brings the occurrence index up to date for `changed` UIDs, or rebuilds it
 /// whole when it is missing, was built for another zone, or has fallen behind `now`.
-async fn refresh_index(
+pub(super) async fn refresh_index(
     conn: &mut SqliteConnection,
     changed: &BTreeSet<String>,
     tz: Tz,
@@ -376,7 +376,7 @@ async fn refresh_index(
     Ok(())
 }
 
-async fn source_id(
+pub(super) async fn source_id(
     conn: &mut SqliteConnection,
     path: &str,
     now: DateTime<Utc>,
@@ -391,7 +391,7 @@ async fn source_id(
     .await?)
 }
 
-async fn upsert_event(
+pub(super) async fn upsert_event(
     conn: &mut SqliteConnection,
     c: &EventComponent,
     raw: &str,
@@ -583,38 +583,7 @@ impl Store {
         owner_tz: Tz,
     ) -> Result<Vec<BusyInterval>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let (inside, outside) = split_by_horizon(&mut conn, window, owner_tz).await?;
-        let mut items: Vec<(TimeRange, BusyStatus)> = Vec::new();
-        if let Some((part, max_duration)) = inside {
-            let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-                "SELECT start_utc, end_utc, status FROM occurrences
-                 WHERE start_utc >= ?1 AND start_utc < ?2 AND end_utc > ?3 AND transp = 'opaque'",
-            )
-            .bind(part.start.timestamp() - max_duration)
-            .bind(part.end.timestamp())
-            .bind(part.start.timestamp())
-            .fetch_all(&mut *conn)
-            .await?;
-            for (start, end, status) in rows {
-                let (Some(start), Some(end)) = (
-                    DateTime::from_timestamp(start, 0),
-                    DateTime::from_timestamp(end, 0),
-                ) else {
-                    continue;
-                };
-                let status = if status == "tentative" {
-                    BusyStatus::Tentative
-                } else {
-                    BusyStatus::Busy
-                };
-                items.push((TimeRange { start, end }, status));
-            }
-        }
-        for i in expand_on_demand(&mut conn, &outside, owner_tz).await? {
-            if let Some(status) = i.busy_status() {
-                items.push((i.range, status));
-            }
-        }
+        let items = busy_items(&mut conn, window, owner_tz, None).await?;
         Ok(merge_busy_ranges(items, window))
     }
 
@@ -640,6 +609,73 @@ impl Store {
             .await?;
         Ok((events, occ))
     }
+}
+
+/// The blocking (busy or tentative) instance ranges overlapping `window`,
+/// unmerged: from the occurrence index inside its horizon, expanded on
+/// demand outside it. `except_uid` leaves out one series (a meeting being
+/// moved does not block its own new time).
+pub(super) async fn busy_items(
+    conn: &mut SqliteConnection,
+    window: TimeRange,
+    owner_tz: Tz,
+    except_uid: Option<&str>,
+) -> Result<Vec<(TimeRange, BusyStatus)>, StoreError> {
+    let (inside, outside) = split_by_horizon(conn, window, owner_tz).await?;
+    let mut items: Vec<(TimeRange, BusyStatus)> = Vec::new();
+    if let Some((part, max_duration)) = inside {
+        let lo = part.start.timestamp() - max_duration;
+        let rows: Vec<(i64, i64, String)> = match except_uid {
+            // The hot path: the covering index answers without the table rows.
+            None => {
+                sqlx::query_as(
+                    "SELECT start_utc, end_utc, status FROM occurrences
+                     WHERE start_utc >= ?1 AND start_utc < ?2 AND end_utc > ?3 AND transp = 'opaque'",
+                )
+                .bind(lo)
+                .bind(part.end.timestamp())
+                .bind(part.start.timestamp())
+                .fetch_all(&mut *conn)
+                .await?
+            }
+            Some(uid) => {
+                sqlx::query_as(
+                    "SELECT start_utc, end_utc, status FROM occurrences
+                     WHERE start_utc >= ?1 AND start_utc < ?2 AND end_utc > ?3 AND transp = 'opaque'
+                       AND uid <> ?4",
+                )
+                .bind(lo)
+                .bind(part.end.timestamp())
+                .bind(part.start.timestamp())
+                .bind(uid.to_owned())
+                .fetch_all(&mut *conn)
+                .await?
+            }
+        };
+        for (start, end, status) in rows {
+            let (Some(start), Some(end)) = (
+                DateTime::from_timestamp(start, 0),
+                DateTime::from_timestamp(end, 0),
+            ) else {
+                continue;
+            };
+            let status = if status == "tentative" {
+                BusyStatus::Tentative
+            } else {
+                BusyStatus::Busy
+            };
+            items.push((TimeRange { start, end }, status));
+        }
+    }
+    for i in expand_on_demand(conn, &outside, owner_tz).await? {
+        if except_uid.is_some_and(|u| u == i.details.uid) {
+            continue;
+        }
+        if let Some(status) = i.busy_status() {
+            items.push((i.range, status));
+        }
+    }
+    Ok(items)
 }
 
 /// Splits `window` into the part the occurrence index answers (with the

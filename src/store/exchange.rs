@@ -88,6 +88,20 @@ impl Store {
         Ok(())
     }
 
+    /// Every remembered `(peer, request_id, answered_utc)` answered at or after
+    /// `since`: what a running agent's in-memory replay index starts from.
+    pub async fn remembered_keys(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT peer, request_id, answered_utc FROM peer_requests WHERE answered_utc >= ?",
+        )
+        .bind(since.timestamp())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Forgets replies older than `before` (the protocol promises 24 hours).
     pub async fn forget_replies(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(

@@ -12,6 +12,9 @@ mod audit;
 mod contacts;
 mod events;
 mod exchange;
+mod holds;
+mod meetings;
+mod pending;
 mod tasks;
 
 use std::path::{Path, PathBuf};
@@ -23,10 +26,13 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use crate::error::StoreError;
 
-pub use audit::ChainReport;
+pub use audit::{ChainReport, ReplayRecord};
 pub use events::{ImportMode, ImportReport, ImportSet};
 pub use exchange::OutboxItem;
-pub use tasks::StoredTask;
+pub use holds::{HoldOutcome, HoldRequest};
+pub use meetings::{BookOutcome, CancelOutcome, NewMeeting};
+pub use pending::{NewPending, PendingItem, PendingState, ResolveOutcome};
+pub use tasks::{RemoteStatusOutcome, StoredTask, TaskHandoff, TaskOffer};
 
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "attache.sqlite";
@@ -37,6 +43,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The disclosure log's head as this process last wrote or read it: a
+    /// hint that saves a read per decision. The database refuses an append
+    /// built on a stale head (a trigger), and the append then rereads it.
+    audit_head: std::sync::Arc<std::sync::Mutex<Option<(i64, String)>>>,
 }
 
 impl Store {
@@ -71,7 +81,14 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self::with_pool(pool))
+    }
+
+    fn with_pool(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            audit_head: Default::default(),
+        }
     }
 
     async fn connect(path: &Path, create: bool) -> Result<Self, StoreError> {
@@ -89,7 +106,7 @@ impl Store {
         // Migrations take the write lock themselves; two processes upgrading at
         // once serialize on it.
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self::with_pool(pool))
     }
 
     /// Starts a write transaction that holds the write lock from the start.
@@ -115,6 +132,10 @@ impl Store {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The database path inside a data directory.
@@ -152,6 +173,9 @@ async fn meta_set(
 /// (another process, maybe) notices CLI edits by polling one cheap row.
 pub(crate) const CALENDAR_VERSION: &str = "calendar_version";
 pub(crate) const CONTACTS_VERSION: &str = "contacts_version";
+/// Bumped when holds are placed, extended, released, booked or expired, so
+/// the running agent's view adds or drops them without rebuilding its index.
+pub(crate) const HOLDS_VERSION: &str = "holds_version";
 
 async fn bump_version(conn: &mut sqlx::SqliteConnection, key: &str) -> Result<(), StoreError> {
     sqlx::query(
@@ -169,13 +193,14 @@ async fn bump_version(conn: &mut sqlx::SqliteConnection, key: &str) -> Result<()
 pub struct Versions {
     pub calendar: i64,
     pub contacts: i64,
+    pub holds: i64,
 }
 
 impl Store {
     /// The change counters; compare two readings to know what changed.
     pub async fn versions(&self) -> Result<Versions, StoreError> {
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT key, value FROM meta WHERE key IN ('calendar_version', 'contacts_version')",
+            "SELECT key, value FROM meta WHERE key IN ('calendar_version', 'contacts_version', 'holds_version')",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -185,11 +210,20 @@ impl Store {
             match k.as_str() {
                 CALENDAR_VERSION => v.calendar = n,
                 CONTACTS_VERSION => v.contacts = n,
+                HOLDS_VERSION => v.holds = n,
                 _ => {}
             }
         }
         Ok(v)
     }
+}
+
+/// Unix seconds as an instant; a value out of chrono's range is a damaged row.
+fn instant(what: &str, t: i64) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    chrono::DateTime::from_timestamp(t, 0).ok_or_else(|| StoreError::Corrupt {
+        what: what.into(),
+        detail: format!("timestamp {t} out of range"),
+    })
 }
 
 fn now_text(now: chrono::DateTime<chrono::Utc>) -> String {

@@ -1,0 +1,1107 @@
+//! Meetings between agents (docs/protocol.md §12), both sides:
+//!
+//! - as an **attendee**, [`answer_meeting`] answers another agent's
+//!   `<hold>`, `<confirm>`, `<release>`, `<cancel>` and `<decline>` under the
+//!   owner's `propose-meeting` policy, placing and booking holds atomically
+//!   in the store so that two negotiations can never both get a slot;
+//! - as the **organizer**, [`Negotiator`] runs the owner's `meet` requests:
+//!   it feeds what peers answer into the pure state machine of
+//!   `negotiate::meeting` and carries out its effects (questions, holds,
+//!   confirms, releases, the booking, and one message to the owner),
+//!   persisting the machine after every step.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+use xmpp_parsers::minidom::Element;
+
+use super::peer::{PeerReply, Stored, digest, element_text, replay};
+use super::runtime::Services;
+use crate::chat::render;
+use crate::domain::{Attendee as StoredAttendee, MeetingStatus, PartStat, TimeRange};
+use crate::error::AgentError;
+use crate::negotiate::meeting::{
+    Attendee, AvailabilityAnswer, ConfirmFailure, DEFAULT_HOLD_TTL, DEFAULT_MAX_ROUNDS, Effect,
+    Event, FailureReason, HoldAnswer, Negotiation, Outcome as MeetingOutcome, Party, Plan, Refusal,
+    SlotRules,
+};
+use crate::negotiate::messages::{
+    self, DeclineReason, Declined, Held, Hold, MeetingAck, MeetingRef, NegotiationReply,
+    NegotiationRequest, Uid, parse_negotiation, parse_negotiation_reply,
+};
+use crate::negotiate::wire::{
+    FreebusyQuery, NS, ProtocolError, RequestId, parse_reply, request_element,
+};
+use crate::policy::{Action, Outcome, Request};
+use crate::store::{BookOutcome, CancelOutcome, HoldOutcome, HoldRequest, NewMeeting, NewPending};
+use crate::xmpp::{BareJid, DefinedCondition, FullJid, IqAnswer, IqKind, Jid, Outbox, XmppError};
+
+/// The longest an attendee keeps a slot for an organizer, whatever it asks.
+pub const MAX_HOLD: Duration = Duration::minutes(10);
+/// How long an organizer's negotiation may take before it gives up.
+pub const NEGOTIATION_DEADLINE: Duration = Duration::minutes(15);
+/// How long one request to a peer waits for its answer.
+const PEER_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+
+/// What the owner should be told after answering a peer (at most one line).
+pub type Notice = Option<String>;
+
+// ---------------------------------------------------------------------------
+// Attendee side
+
+/// Answers one meeting request from `peer` (bare JID) at `now`: the reply
+/// for the peer and, when something changed in the calendar, a line for the
+/// owner. A repeated request gets the remembered reply (§7) and no notice.
+pub async fn answer_meeting(
+    s: &Services,
+    peer: &str,
+    payload: &Element,
+    now: DateTime<Utc>,
+) -> Result<(PeerReply, Notice), AgentError> {
+    let request = match parse_negotiation(payload) {
+        Ok(r) => r,
+        Err(e) => return Ok((PeerReply::Error(e.into()), None)),
+    };
+    let id = request.request_id().clone();
+    let digest = digest(payload);
+    let mut turn = s.gate.turn().await;
+    if let Some((seen, stored)) = turn.recall(peer, id.as_str(), now).await? {
+        if seen != digest {
+            return Ok((PeerReply::Error(ProtocolError::RequestIdReused), None));
+        }
+        if let Some(reply) = replay(&stored) {
+            return Ok((reply, None));
+        }
+    }
+    let tz = s.live.owner_tz();
+    let name = peer_name(s, peer);
+    match request {
+        NegotiationRequest::Hold(h) => {
+            let decided = turn.decide(&meeting_request(peer, h.slot), now).await?;
+            let (reply, notice) = match decided.decision.outcome {
+                Outcome::Allow => hold(s, peer, &h, now).await?,
+                Outcome::Ask { expires } => {
+                    let description = format!(
+                        "{name}'s agent proposes {}, {}",
+                        summary_text(h.summary.as_deref()),
+                        render::time_range(&h.slot, tz)
+                    );
+                    let n = s
+                        .store
+                        .add_pending(
+                            &NewPending {
+                                peer: peer.to_string(),
+                                request_id: id.to_string(),
+                                action: Action::ProposeMeeting.name().into(),
+                                payload: element_text(payload),
+                                description: description.clone(),
+                                expires,
+                            },
+                            now,
+                        )
+                        .await?;
+                    let reply = NegotiationReply::Pending {
+                        request_id: id.clone(),
+                        expires,
+                    };
+                    (
+                        PeerReply::Result(messages::negotiation_reply_element(&reply)),
+                        Some(format!("{description}. approve {n} / deny {n}")),
+                    )
+                }
+                Outcome::Deny => (PeerReply::Error(ProtocolError::NotPermitted), None),
+                Outcome::RateLimited => (PeerReply::Error(rate_limited(&decided)), None),
+            };
+            remember_and_record(turn, decided, peer, &id, &digest, &reply).await?;
+            Ok((reply, notice))
+        }
+        NegotiationRequest::Confirm(c) => {
+            let held = s.store.hold(c.meeting.as_str(), peer).await?;
+            let Some(slot) = held.as_ref().map(|h| h.range) else {
+                // A replayed confirm of something booked earlier is fine.
+                if let Some(m) = s.store.meeting(c.meeting.as_str()).await?
+                    && m.organizer.eq_ignore_ascii_case(peer)
+                    && m.status == MeetingStatus::Booked
+                    && m.sequence == i64::from(c.sequence)
+                {
+                    return Ok((confirmed(&c), None));
+                }
+                return Ok((PeerReply::Error(ProtocolError::HoldExpired), None));
+            };
+            let decided = turn.decide(&meeting_request(peer, slot), now).await?;
+            let (reply, notice) = match decided.decision.outcome {
+                Outcome::Allow => {
+                    match s
+                        .store
+                        .book_meeting(c.meeting.as_str(), peer, i64::from(c.sequence), tz, now)
+                        .await?
+                    {
+                        BookOutcome::Booked { range, moved } => {
+                            let title = held
+                                .as_ref()
+                                .and_then(|h| h.summary.clone())
+                                .unwrap_or_else(|| "Meeting".into());
+                            let verb = if moved { "Moved" } else { "Booked" };
+                            let text = format!(
+                                "{verb}: {}, {} (organized by {name}'s agent)",
+                                render::sanitize(&title),
+                                render::time_range(&range, tz)
+                            );
+                            (confirmed(&c), Some(text))
+                        }
+                        BookOutcome::AlreadyBooked { .. } => (confirmed(&c), None),
+                        BookOutcome::StaleSequence { .. } => {
+                            (PeerReply::Error(ProtocolError::StaleSequence), None)
+                        }
+                        BookOutcome::NoHold | BookOutcome::SlotTaken | BookOutcome::UidInUse => {
+                            (PeerReply::Error(ProtocolError::HoldExpired), None)
+                        }
+                    }
+                }
+                Outcome::Ask { .. } | Outcome::Deny => {
+                    (PeerReply::Error(ProtocolError::NotPermitted), None)
+                }
+                Outcome::RateLimited => (PeerReply::Error(rate_limited(&decided)), None),
+            };
+            remember_and_record(turn, decided, peer, &id, &digest, &reply).await?;
+            Ok((reply, notice))
+        }
+        NegotiationRequest::Release(r) => {
+            drop(turn);
+            // Releasing gives nothing away and takes nothing: always fine.
+            s.store.release_hold(r.meeting.as_str(), peer).await?;
+            let ack = MeetingAck {
+                request_id: r.request_id.clone(),
+                meeting: r.meeting.clone(),
+            };
+            Ok((PeerReply::Result(messages::released_element(&ack)), None))
+        }
+        NegotiationRequest::Cancel(c) => {
+            drop(turn);
+            let meeting = s.store.meeting(c.meeting.as_str()).await?;
+            match s
+                .store
+                .cancel_meeting(c.meeting.as_str(), peer, i64::from(c.sequence), tz, now)
+                .await?
+            {
+                CancelOutcome::Cancelled => {
+                    let ack = MeetingAck {
+                        request_id: c.request_id.clone(),
+                        meeting: c.meeting.clone(),
+                    };
+                    let text = meeting.map(|m| {
+                        format!(
+                            "Cancelled by {name}'s agent: {}{}",
+                            render::sanitize(&m.summary),
+                            m.range
+                                .map(|r| format!(", {}", render::time_range(&r, tz)))
+                                .unwrap_or_default()
+                        )
+                    });
+                    Ok((PeerReply::Result(messages::cancelled_element(&ack)), text))
+                }
+                CancelOutcome::AlreadyCancelled => {
+                    let ack = MeetingAck {
+                        request_id: c.request_id.clone(),
+                        meeting: c.meeting.clone(),
+                    };
+                    Ok((PeerReply::Result(messages::cancelled_element(&ack)), None))
+                }
+                CancelOutcome::StaleSequence { .. } => {
+                    Ok((PeerReply::Error(ProtocolError::StaleSequence), None))
+                }
+                CancelOutcome::Unknown => {
+                    Ok((PeerReply::Error(ProtocolError::UnknownMeeting), None))
+                }
+            }
+        }
+        NegotiationRequest::Decline(d) => {
+            drop(turn);
+            // An attendee's owner declines a meeting we organized.
+            let Some(m) = s.store.meeting(d.meeting.as_str()).await? else {
+                return Ok((PeerReply::Error(ProtocolError::UnknownMeeting), None));
+            };
+            let attendees = s.store.meeting_attendees(&m.uid).await?;
+            let Some(who) = attendees.iter().find(|a| {
+                a.agent
+                    .as_deref()
+                    .is_some_and(|x| x.eq_ignore_ascii_case(peer))
+            }) else {
+                return Ok((PeerReply::Error(ProtocolError::NotPermitted), None));
+            };
+            s.store
+                .set_attendee_partstat(&m.uid, &who.person, PartStat::Declined, tz, now)
+                .await?;
+            let text = format!(
+                "{} declined {}.",
+                render::sanitize(who.name.as_deref().unwrap_or(&who.person)),
+                render::sanitize(&m.summary)
+            );
+            Ok((PeerReply::Ack, Some(text)))
+        }
+        NegotiationRequest::TaskOffer(_)
+        | NegotiationRequest::TaskStatus(_)
+        | NegotiationRequest::TaskCancel(_) => Ok((
+            PeerReply::Error(ProtocolError::Unsupported(
+                "task handoff (§13) is not implemented by this agent yet".into(),
+            )),
+            None,
+        )),
+    }
+}
+
+/// Places the hold of an allowed `<hold>`, or declines it.
+async fn hold(
+    s: &Services,
+    peer: &str,
+    h: &Hold,
+    now: DateTime<Utc>,
+) -> Result<(PeerReply, Notice), AgentError> {
+    let tz = s.live.owner_tz();
+    let request = HoldRequest {
+        meeting: h.meeting.to_string(),
+        organizer: peer.to_string(),
+        organizer_address: Some(format!("xmpp:{peer}")),
+        sequence: i64::from(h.sequence),
+        range: h.slot,
+        expires: h.expires.min(now + MAX_HOLD),
+        summary: h.summary.clone(),
+        attendees: h
+            .attendees
+            .iter()
+            .map(|a| StoredAttendee {
+                person: a.jid.to_string(),
+                agent: None,
+                name: None,
+                required: a.role == messages::AttendeeRole::Required,
+                partstat: PartStat::NeedsAction,
+            })
+            .collect(),
+    };
+    if request.expires <= now {
+        return Ok((PeerReply::Error(ProtocolError::HoldExpired), None));
+    }
+    Ok(match s.store.try_hold(&request, tz, now).await? {
+        HoldOutcome::Held { expires } => {
+            let held = Held {
+                request_id: h.request_id.clone(),
+                meeting: h.meeting.clone(),
+                sequence: h.sequence,
+                expires,
+            };
+            (PeerReply::Result(messages::held_element(&held)), None)
+        }
+        HoldOutcome::Busy => {
+            let declined = Declined {
+                request_id: h.request_id.clone(),
+                meeting: h.meeting.clone(),
+                sequence: h.sequence,
+                reason: DeclineReason::Busy,
+                counter: None,
+            };
+            (
+                PeerReply::Result(messages::declined_element(&declined)),
+                None,
+            )
+        }
+        HoldOutcome::StaleSequence { .. } => (PeerReply::Error(ProtocolError::StaleSequence), None),
+    })
+}
+
+fn confirmed(c: &MeetingRef) -> PeerReply {
+    PeerReply::Result(messages::confirmed_element(c))
+}
+
+/// The policy question a meeting request asks: may `peer` put `slot` in the calendar?
+fn meeting_request(peer: &str, slot: TimeRange) -> Request {
+    Request {
+        peer: peer.to_string(),
+        action: Action::ProposeMeeting,
+        window: Some(slot),
+        duration: Some(slot.duration()),
+        proposed: vec![slot],
+        requested_level: None,
+    }
+}
+
+fn rate_limited(decided: &super::Decided) -> ProtocolError {
+    ProtocolError::RateLimited {
+        retry_after: decided
+            .decision
+            .limits
+            .as_ref()
+            .map(|l| l.rate.period)
+            .unwrap_or(Duration::hours(1)),
+    }
+}
+
+/// Logs the decision and remembers a successful reply for replay, in one write.
+async fn remember_and_record(
+    turn: super::Turn<'_>,
+    decided: super::Decided,
+    peer: &str,
+    id: &RequestId,
+    digest: &str,
+    reply: &PeerReply,
+) -> Result<(), AgentError> {
+    let stored = match reply {
+        PeerReply::Result(el) => Some(Stored::Result {
+            xml: element_text(el),
+        }),
+        PeerReply::Error(ProtocolError::NotPermitted) => Some(Stored::NotPermitted),
+        // Other errors changed nothing: a retry is simply looked at again.
+        _ => None,
+    };
+    let json = stored.and_then(|s| serde_json::to_string(&s).ok());
+    let record = json.as_deref().map(|reply| crate::store::ReplayRecord {
+        peer,
+        request_id: id.as_str(),
+        digest,
+        reply,
+    });
+    turn.record(decided, record).await?;
+    Ok(())
+}
+
+fn summary_text(summary: Option<&str>) -> String {
+    render::sanitize(summary.unwrap_or("a meeting"))
+}
+
+/// How the owner calls the peer agent's owner (or its JID).
+fn peer_name(s: &Services, peer: &str) -> String {
+    let snapshot = s.live.snapshot();
+    crate::policy::resolve_peer(peer, &snapshot.contacts)
+        .map(|c| render::sanitize(&c.name))
+        .unwrap_or_else(|| render::sanitize(peer))
+}
+
+// ---------------------------------------------------------------------------
+// Organizer side
+
+/// What the owner asked for, resolved against the address book.
+#[derive(Debug, Clone)]
+pub struct MeetingOrder {
+    pub summary: String,
+    pub duration: Duration,
+    pub window: TimeRange,
+    pub attendees: Vec<Attendee>,
+    pub quorum: Option<usize>,
+}
+
+enum Msg {
+    Start {
+        order: MeetingOrder,
+        now: DateTime<Utc>,
+        reply: tokio::sync::oneshot::Sender<Result<i64, String>>,
+    },
+    Event {
+        uid: String,
+        event: Event,
+    },
+    Tick,
+}
+
+/// Online resources of the peers we see, by bare JID (shared with the runtime).
+pub type Presence = Arc<Mutex<HashMap<BareJid, BTreeSet<FullJid>>>>;
+
+/// Runs the owner's meeting negotiations; cheap to clone.
+#[derive(Clone)]
+pub struct Negotiator {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl Negotiator {
+    /// Starts the negotiator's task. Negotiations left unfinished by an
+    /// earlier run (a crash, a restart) are resumed from their saved state.
+    pub fn spawn(s: Services, outbox: Outbox, presence: Presence) -> Self {
+        let (tx, rx) = mpsc::channel(256);
+        let me = Self { tx: tx.clone() };
+        let worker = Worker {
+            s,
+            outbox,
+            presence,
+            tx,
+            live: HashMap::new(),
+        };
+        tokio::spawn(worker.run(rx));
+        me
+    }
+
+    /// Starts negotiating `order`; returns the meeting's short id.
+    pub async fn start(&self, order: MeetingOrder, now: DateTime<Utc>) -> Result<i64, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Msg::Start { order, now, reply })
+            .await
+            .map_err(|_| "the negotiator stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the negotiator stopped".to_string())?
+    }
+
+    /// Lets the negotiations notice time passing.
+    pub async fn tick(&self) {
+        let _ = self.tx.send(Msg::Tick).await;
+    }
+}
+
+struct Worker {
+    s: Services,
+    outbox: Outbox,
+    presence: Presence,
+    tx: mpsc::Sender<Msg>,
+    live: HashMap<String, Negotiation>,
+}
+
+impl Worker {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        self.resume().await;
+        while let Some(msg) = rx.recv().await {
+            let now = Utc::now();
+            match msg {
+                Msg::Start { order, now, reply } => {
+                    let result = self.start(order, now).await;
+                    let _ = reply.send(result);
+                }
+                Msg::Event { uid, event } => self.step(&uid, event, now).await,
+                Msg::Tick => {
+                    let due: Vec<String> = self
+                        .live
+                        .iter()
+                        .filter(|(_, n)| n.next_wakeup().is_some_and(|t| t <= now))
+                        .map(|(uid, _)| uid.clone())
+                        .collect();
+                    for uid in due {
+                        self.step(&uid, Event::Tick, now).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Picks up negotiations a previous run left open.
+    async fn resume(&mut self) {
+        let now = Utc::now();
+        let open = match self.s.store.meetings(now).await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!("could not read open negotiations: {e}");
+                return;
+            }
+        };
+        for m in open {
+            if m.status != MeetingStatus::Negotiating
+                || m.role != crate::domain::MeetingRole::Organizer
+            {
+                continue;
+            }
+            let Some(state) = m.state_json.as_deref() else {
+                continue;
+            };
+            match serde_json::from_str::<Negotiation>(state) {
+                Ok(n) => {
+                    info!(meeting = %m.uid, "resuming a negotiation after a restart");
+                    self.live.insert(m.uid.clone(), n);
+                    // Whatever was in flight is lost with the old process:
+                    // time decides (answers that do not come count as none).
+                    self.step(&m.uid, Event::Tick, now).await;
+                }
+                Err(e) => warn!(meeting = %m.uid, "unreadable negotiation state: {e}"),
+            }
+        }
+    }
+
+    async fn start(&mut self, order: MeetingOrder, now: DateTime<Utc>) -> Result<i64, String> {
+        let s = &self.s;
+        let settings = s.gate.settings();
+        let own_busy = s
+            .live
+            .snapshot()
+            .index
+            .busy(order.window)
+            .map_err(|e| e.to_string())?;
+        let uid = format!("{}@attache", RequestId::generate(now));
+        let plan = Plan {
+            meeting: uid.clone(),
+            summary: order.summary.clone(),
+            sequence: 0,
+            duration: order.duration,
+            window: order.window,
+            own_busy,
+            hours: settings.working_hours.clone(),
+            tz: settings.owner_tz,
+            rules: SlotRules::from(&settings.slot_options),
+            attendees: order.attendees.clone(),
+            quorum: order.quorum,
+            max_rounds: DEFAULT_MAX_ROUNDS,
+            hold_ttl: DEFAULT_HOLD_TTL,
+            deadline: now + NEGOTIATION_DEADLINE,
+        };
+        let (negotiation, effects) = Negotiation::new(plan, now);
+        let state = serde_json::to_string(&negotiation).map_err(|e| e.to_string())?;
+        let short = s
+            .store
+            .create_meeting(
+                &NewMeeting {
+                    uid: uid.clone(),
+                    organizer: self.s.me.to_string(),
+                    organizer_address: Some(format!("xmpp:{}", s.owner)),
+                    summary: order.summary.clone(),
+                    sequence: 0,
+                    state_json: Some(state),
+                    attendees: order
+                        .attendees
+                        .iter()
+                        .map(|a| StoredAttendee {
+                            person: a.person.clone(),
+                            agent: a.agent.clone(),
+                            name: Some(a.name.clone()),
+                            required: a.required,
+                            partstat: PartStat::NeedsAction,
+                        })
+                        .collect(),
+                },
+                now,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        self.live.insert(uid.clone(), negotiation);
+        self.carry_out(&uid, effects, now).await;
+        Ok(short)
+    }
+
+    /// Feeds one event to a negotiation, carries out what follows, saves it.
+    async fn step(&mut self, uid: &str, event: Event, now: DateTime<Utc>) {
+        let Some(n) = self.live.get_mut(uid) else {
+            debug!(meeting = uid, "an answer for a finished negotiation");
+            return;
+        };
+        let effects = n.on(event, now);
+        self.carry_out(uid, effects, now).await;
+    }
+
+    /// Carries out effects; those answered locally (our own hold) feed the
+    /// machine at once, the rest answer later through the channel.
+    async fn carry_out(&mut self, uid: &str, effects: Vec<Effect>, now: DateTime<Utc>) {
+        let mut queue = effects;
+        while !queue.is_empty() {
+            let mut next = Vec::new();
+            for effect in queue {
+                if let Some(event) = self.effect(uid, effect, now).await
+                    && let Some(n) = self.live.get_mut(uid)
+                {
+                    next.extend(n.on(event, now));
+                }
+            }
+            queue = next;
+        }
+        self.save(uid, now).await;
+    }
+
+    async fn save(&mut self, uid: &str, now: DateTime<Utc>) {
+        let Some(n) = self.live.get(uid) else { return };
+        match serde_json::to_string(n) {
+            Ok(state) => {
+                if let Err(e) = self.s.store.save_meeting_state(uid, &state, now).await {
+                    warn!(meeting = uid, "could not save the negotiation: {e}");
+                }
+            }
+            Err(e) => warn!(meeting = uid, "could not serialize the negotiation: {e}"),
+        }
+        if n.is_done() {
+            self.live.remove(uid);
+        }
+    }
+
+    /// Carries out one effect; returns an event when it was answered at once.
+    async fn effect(&mut self, uid: &str, effect: Effect, now: DateTime<Utc>) -> Option<Event> {
+        let s = self.s.clone();
+        let tz = s.live.owner_tz();
+        let summary = self.live.get(uid).map(|n| n.plan().summary.clone());
+        match effect {
+            Effect::AskAvailability {
+                attendee,
+                agent,
+                window,
+                duration,
+            } => {
+                let query = FreebusyQuery {
+                    request_id: RequestId::generate(now),
+                    window: Some(window),
+                    duration: Some(duration),
+                    level: None,
+                    slots: Vec::new(),
+                };
+                let payload = request_element(&query);
+                self.ask(uid, agent, IqKind::Get, payload, move |answer| {
+                    Event::Availability {
+                        attendee,
+                        answer: availability(answer),
+                    }
+                });
+                None
+            }
+            Effect::HoldOwn { slot, expires } => {
+                let request = HoldRequest {
+                    meeting: uid.to_string(),
+                    organizer: s.me.to_string(),
+                    organizer_address: Some(format!("xmpp:{}", s.owner)),
+                    sequence: self
+                        .live
+                        .get(uid)
+                        .map(|n| i64::from(n.sequence()))
+                        .unwrap_or(0),
+                    range: slot,
+                    expires,
+                    summary: summary.clone(),
+                    attendees: Vec::new(),
+                };
+                let held = match s.store.try_hold(&request, tz, now).await {
+                    Ok(HoldOutcome::Held { .. }) => true,
+                    Ok(_) => false,
+                    Err(e) => {
+                        warn!(meeting = uid, "could not hold our own time: {e}");
+                        false
+                    }
+                };
+                Some(Event::OwnHold { slot, held })
+            }
+            Effect::ReleaseOwn { .. } => {
+                if let Err(e) = s.store.release_hold(uid, s.me.as_str()).await {
+                    warn!(meeting = uid, "could not release our own hold: {e}");
+                }
+                None
+            }
+            Effect::BookOwn { sequence, .. } => {
+                match s
+                    .store
+                    .book_meeting(uid, s.me.as_str(), i64::from(sequence), tz, now)
+                    .await
+                {
+                    Ok(BookOutcome::Booked { .. } | BookOutcome::AlreadyBooked { .. }) => {}
+                    Ok(other) => warn!(meeting = uid, "our own booking failed: {other:?}"),
+                    Err(e) => warn!(meeting = uid, "our own booking failed: {e}"),
+                }
+                None
+            }
+            Effect::SendHold {
+                attendee,
+                agent,
+                slot,
+                sequence,
+                expires,
+            } => {
+                let hold = Hold {
+                    request_id: RequestId::generate(now),
+                    meeting: uid_of(uid)?,
+                    sequence,
+                    slot,
+                    expires,
+                    summary: summary.clone(),
+                    attendees: self.wire_attendees(uid),
+                };
+                let payload = messages::hold_element(&hold);
+                self.ask(uid, agent, IqKind::Set, payload, move |answer| {
+                    Event::HoldAnswer {
+                        attendee,
+                        slot,
+                        answer: hold_answer(answer),
+                    }
+                });
+                None
+            }
+            Effect::SendConfirm {
+                attendee,
+                agent,
+                slot,
+                sequence,
+            } => {
+                let confirm = MeetingRef {
+                    request_id: RequestId::generate(now),
+                    meeting: uid_of(uid)?,
+                    sequence,
+                };
+                let payload = messages::confirm_element(&confirm);
+                self.ask(
+                    uid,
+                    agent,
+                    IqKind::Set,
+                    payload,
+                    move |answer| match confirm_answer(answer) {
+                        Ok(()) => Event::Confirmed { attendee, slot },
+                        Err(reason) => Event::ConfirmFailed {
+                            attendee,
+                            slot,
+                            reason,
+                        },
+                    },
+                );
+                None
+            }
+            Effect::SendRelease {
+                agent, sequence, ..
+            } => {
+                let release = MeetingRef {
+                    request_id: RequestId::generate(now),
+                    meeting: uid_of(uid)?,
+                    sequence,
+                };
+                self.tell(agent, messages::release_element(&release));
+                None
+            }
+            Effect::SendCancel {
+                agent, sequence, ..
+            } => {
+                let cancel = MeetingRef {
+                    request_id: RequestId::generate(now),
+                    meeting: uid_of(uid)?,
+                    sequence,
+                };
+                self.tell(agent, messages::cancel_element(&cancel));
+                None
+            }
+            Effect::ChatProposal { attendee, .. } => {
+                // People without an agent are not asked yet (§15): the
+                // negotiation hears "no" rather than waiting for nothing.
+                Some(Event::ChatAnswer {
+                    attendee,
+                    yes: false,
+                })
+            }
+            Effect::ChatConfirm { .. } | Effect::ChatRelease { .. } => None,
+            Effect::Notify(outcome) => {
+                let status = match &outcome {
+                    MeetingOutcome::Booked { .. } => MeetingStatus::Booked,
+                    MeetingOutcome::Failed { .. } => MeetingStatus::Failed,
+                };
+                if let Err(e) = s.store.set_meeting_status(uid, status, now).await {
+                    warn!(
+                        meeting = uid,
+                        "could not record how the negotiation ended: {e}"
+                    );
+                }
+                let text = outcome_text(summary.as_deref().unwrap_or("Meeting"), &outcome, tz);
+                super::runtime::tell_owner(&self.outbox, &s.owner, text).await;
+                None
+            }
+        }
+    }
+
+    /// The attendee list a hold carries (owners' bare JIDs).
+    fn wire_attendees(&self, uid: &str) -> Vec<messages::Attendee> {
+        let Some(n) = self.live.get(uid) else {
+            return Vec::new();
+        };
+        n.plan()
+            .attendees
+            .iter()
+            .filter_map(|a| {
+                Some(messages::Attendee {
+                    jid: BareJid::new(&a.person).ok()?,
+                    role: if a.required {
+                        messages::AttendeeRole::Required
+                    } else {
+                        messages::AttendeeRole::Optional
+                    },
+                })
+            })
+            .chain(
+                BareJid::new(self.s.owner.as_str())
+                    .ok()
+                    .map(|jid| messages::Attendee {
+                        jid,
+                        role: messages::AttendeeRole::Required,
+                    }),
+            )
+            .collect()
+    }
+
+    /// Sends a request to `agent` in the background; its answer (or its
+    /// absence) comes back as the event `to_event` makes of it.
+    fn ask<F>(&self, uid: &str, agent: String, kind: IqKind, payload: Element, to_event: F)
+    where
+        F: FnOnce(Answer) -> Event + Send + 'static,
+    {
+        let to = self.online_resource(&agent);
+        let outbox = self.outbox.clone();
+        let tx = self.tx.clone();
+        let uid = uid.to_string();
+        tokio::spawn(async move {
+            let answer = match to {
+                None => Answer::Unreachable,
+                Some(full) => {
+                    match outbox
+                        .query(Some(Jid::from(full)), kind, payload, PEER_TIMEOUT)
+                        .await
+                    {
+                        Ok(IqAnswer::Result(el)) => Answer::Result(el),
+                        Ok(IqAnswer::Error(e)) => Answer::Error(PeerError::from(&e)),
+                        Err(XmppError::IqTimeout { .. }) => Answer::Unreachable,
+                        Err(e) => {
+                            debug!("a request to {agent} was not sent: {e}");
+                            Answer::Unreachable
+                        }
+                    }
+                }
+            };
+            let _ = tx
+                .send(Msg::Event {
+                    uid,
+                    event: to_event(answer),
+                })
+                .await;
+        });
+    }
+
+    /// Sends a request whose answer changes nothing for us (release, cancel).
+    fn tell(&self, agent: String, payload: Element) {
+        let Some(full) = self.online_resource(&agent) else {
+            debug!("{agent} is offline; its hold expires by itself");
+            return;
+        };
+        let outbox = self.outbox.clone();
+        tokio::spawn(async move {
+            if let Err(e) = outbox
+                .query(Some(Jid::from(full)), IqKind::Set, payload, PEER_TIMEOUT)
+                .await
+            {
+                debug!("{agent} did not take a release or cancel: {e}");
+            }
+        });
+    }
+
+    fn online_resource(&self, agent: &str) -> Option<FullJid> {
+        let bare = BareJid::new(agent).ok()?;
+        self.presence
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&bare)
+            .and_then(|set| set.iter().next().cloned())
+    }
+}
+
+fn uid_of(uid: &str) -> Option<Uid> {
+    Uid::parse(uid).ok()
+}
+
+/// What came back from a peer.
+enum Answer {
+    Result(Option<Element>),
+    Error(PeerError),
+    Unreachable,
+}
+
+/// A peer's error reply, reduced to what the negotiation cares about.
+enum PeerError {
+    NotPermitted,
+    RateLimited,
+    HoldExpired,
+    Other,
+}
+
+impl From<&xmpp_parsers::stanza_error::StanzaError> for PeerError {
+    fn from(e: &xmpp_parsers::stanza_error::StanzaError) -> Self {
+        let app = e
+            .other
+            .as_ref()
+            .filter(|o| o.ns() == NS)
+            .map(|o| o.name().to_string());
+        match app.as_deref() {
+            Some("rate-limited") => PeerError::RateLimited,
+            Some("hold-expired") | Some("stale-sequence") => PeerError::HoldExpired,
+            _ if e.defined_condition == DefinedCondition::Forbidden => PeerError::NotPermitted,
+            _ => PeerError::Other,
+        }
+    }
+}
+
+fn availability(answer: Answer) -> AvailabilityAnswer {
+    match answer {
+        Answer::Result(Some(el)) if el.is("freebusy", NS) => match parse_reply(&el) {
+            Ok(reply) => AvailabilityAnswer::from_reply(&reply),
+            Err(_) => AvailabilityAnswer::YesNoOnly,
+        },
+        // Pending (the owner is asked) or something else: we know nothing;
+        // the hold will find out.
+        Answer::Result(_) => AvailabilityAnswer::YesNoOnly,
+        Answer::Error(PeerError::NotPermitted) => {
+            AvailabilityAnswer::Refused(Refusal::NotPermitted)
+        }
+        Answer::Error(PeerError::RateLimited) => AvailabilityAnswer::Refused(Refusal::RateLimited),
+        Answer::Error(_) => AvailabilityAnswer::YesNoOnly,
+        Answer::Unreachable => AvailabilityAnswer::Unreachable,
+    }
+}
+
+fn hold_answer(answer: Answer) -> HoldAnswer {
+    match answer {
+        Answer::Result(Some(el)) => match parse_negotiation_reply(&el) {
+            Ok(NegotiationReply::Held(h)) => HoldAnswer::Held { expires: h.expires },
+            Ok(NegotiationReply::Declined(d)) => HoldAnswer::Declined { counter: d.counter },
+            Ok(NegotiationReply::Pending { .. }) => HoldAnswer::Pending,
+            _ => HoldAnswer::Declined { counter: None },
+        },
+        Answer::Result(None) => HoldAnswer::Declined { counter: None },
+        Answer::Error(PeerError::NotPermitted) => HoldAnswer::Refused(Refusal::NotPermitted),
+        Answer::Error(PeerError::RateLimited) => HoldAnswer::Refused(Refusal::RateLimited),
+        Answer::Error(_) => HoldAnswer::Declined { counter: None },
+        Answer::Unreachable => HoldAnswer::Unreachable,
+    }
+}
+
+fn confirm_answer(answer: Answer) -> Result<(), ConfirmFailure> {
+    match answer {
+        Answer::Result(Some(el)) => match parse_negotiation_reply(&el) {
+            Ok(NegotiationReply::Confirmed(_)) => Ok(()),
+            _ => Err(ConfirmFailure::SlotTaken),
+        },
+        Answer::Result(None) => Err(ConfirmFailure::SlotTaken),
+        Answer::Error(PeerError::HoldExpired) | Answer::Error(PeerError::Other) => {
+            Err(ConfirmFailure::SlotTaken)
+        }
+        Answer::Error(PeerError::NotPermitted) | Answer::Error(PeerError::RateLimited) => {
+            Err(ConfirmFailure::Refused)
+        }
+        Answer::Unreachable => Err(ConfirmFailure::Unreachable),
+    }
+}
+
+/// The one message the owner gets when a negotiation ends.
+pub fn outcome_text(summary: &str, outcome: &MeetingOutcome, tz: chrono_tz::Tz) -> String {
+    let title = render::sanitize(summary);
+    let names = |parties: &[Party]| {
+        parties
+            .iter()
+            .map(|p| render::sanitize(&p.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match outcome {
+        MeetingOutcome::Booked {
+            slot,
+            accepted,
+            declined,
+            missing,
+            ..
+        } => {
+            let mut text = format!(
+                "Booked: {title}, {} with {}.",
+                render::time_range(slot, tz),
+                names(accepted)
+            );
+            if !declined.is_empty() {
+                text.push_str(&format!(" Declined: {}.", names(declined)));
+            }
+            if !missing.is_empty() {
+                text.push_str(&format!(" No answer: {}.", names(missing)));
+            }
+            text
+        }
+        MeetingOutcome::Failed { reason } => {
+            let why = match reason {
+                FailureReason::NoCommonTime {
+                    earliest_outside: Some(slot),
+                } => format!(
+                    "no common time in working hours; earliest outside them is {}",
+                    render::time_range(slot, tz)
+                ),
+                FailureReason::NoCommonTime {
+                    earliest_outside: None,
+                } => "no common time in the window I searched".into(),
+                FailureReason::AttendeeUnreachable { name, .. } => {
+                    format!("{}'s agent is offline", render::sanitize(name))
+                }
+                FailureReason::NoAnswer { name, .. } => {
+                    format!("{} did not answer in time", render::sanitize(name))
+                }
+                FailureReason::Refused { name, why, .. } => match why {
+                    Refusal::NotPermitted => format!(
+                        "{}'s agent does not take meeting proposals from you",
+                        render::sanitize(name)
+                    ),
+                    Refusal::RateLimited => format!(
+                        "{}'s agent has had too many requests from you; try later",
+                        render::sanitize(name)
+                    ),
+                },
+                FailureReason::QuorumImpossible { needed, reachable } => {
+                    format!("only {reachable} attendees can be reached and the quorum is {needed}")
+                }
+                FailureReason::RoundsExhausted { tried } => {
+                    format!("{} times tried, none suited everyone", tried.len())
+                }
+                FailureReason::DeadlinePassed => "it took too long".into(),
+                FailureReason::Cancelled => "you called it off".into(),
+            };
+            format!("Could not book {title}: {why}.")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const TZ: chrono_tz::Tz = chrono_tz::Europe::Berlin;
+
+    fn slot() -> TimeRange {
+        let start = Utc
+            .with_ymd_and_hms(2026, 1, 13, 9, 0, 0)
+            .single()
+            .unwrap_or_default();
+        TimeRange {
+            start,
+            end: start + Duration::minutes(45),
+        }
+    }
+
+    fn party(name: &str) -> Party {
+        Party {
+            person: format!("{}@example.org", name.to_lowercase()),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn the_owner_hears_one_line_with_the_local_time_and_who() {
+        let booked = MeetingOutcome::Booked {
+            slot: slot(),
+            sequence: 0,
+            accepted: vec![party("Bob"), party("Carol")],
+            declined: vec![],
+            missing: vec![],
+        };
+        assert_eq!(
+            outcome_text("Design review", &booked, TZ),
+            "Booked: Design review, Tue 13 Jan 10:00–10:45 with Bob, Carol."
+        );
+        let failed = MeetingOutcome::Failed {
+            reason: FailureReason::AttendeeUnreachable {
+                person: "carol@example.org".into(),
+                name: "Carol".into(),
+            },
+        };
+        assert_eq!(
+            outcome_text("Sync", &failed, TZ),
+            "Could not book Sync: Carol's agent is offline."
+        );
+    }
+
+    #[test]
+    fn titles_and_names_from_outside_are_sanitized() {
+        let booked = MeetingOutcome::Booked {
+            slot: slot(),
+            sequence: 0,
+            accepted: vec![party("Eve\napprove 4")],
+            declined: vec![],
+            missing: vec![],
+        };
+        let text = outcome_text("x\u{202e}y", &booked, TZ);
+        assert!(!text.contains('\n') && !text.contains('\u{202e}'), "{text}");
+    }
+}
