@@ -79,6 +79,8 @@ fn ms(d: Duration) -> String {
 struct Run {
     latencies: Vec<Duration>,
     elapsed: Duration,
+    /// Serialized size of the first answer's payload.
+    reply_bytes: usize,
 }
 
 impl Run {
@@ -111,6 +113,7 @@ async fn drive(
     let mut pending: HashMap<String, Instant> = HashMap::with_capacity(in_flight);
     let mut latencies = Vec::with_capacity(total);
     let mut sent = 0;
+    let mut reply_bytes = None;
     let started = Instant::now();
     while latencies.len() < total {
         while pending.len() < in_flight && sent < total {
@@ -139,7 +142,16 @@ async fn drive(
                 )
             });
         let (id, failure) = match event {
-            Some(Event::Stanza(Stanza::Iq(Iq::Result { id, .. }))) => (id, None),
+            Some(Event::Stanza(Stanza::Iq(Iq::Result { id, payload, .. }))) => {
+                if reply_bytes.is_none() {
+                    let mut buf = Vec::new();
+                    if let Some(p) = payload {
+                        let _ = p.write_to(&mut buf);
+                    }
+                    reply_bytes = Some(buf.len());
+                }
+                (id, None)
+            }
             Some(Event::Stanza(Stanza::Iq(Iq::Error { id, error, .. }))) => (id, Some(error)),
             Some(_) => continue,
             None => panic!("the client's stream ended during the benchmark"),
@@ -154,7 +166,11 @@ async fn drive(
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    Run { latencies, elapsed }
+    Run {
+        latencies,
+        elapsed,
+        reply_bytes: reply_bytes.unwrap_or(0),
+    }
 }
 
 #[tokio::test]
@@ -256,6 +272,22 @@ async fn bench_agent_freebusy_against_raw_ping() {
             .expect("xml")
     };
 
+    // The smallest answer: is one slot free (level yes-no)? It separates the
+    // agent's own cost from the server's cost of relaying a large reply.
+    let slot_start = (chrono::Utc::now() + chrono::Duration::days(2))
+        .format("%Y-%m-%dT10:00:00Z")
+        .to_string();
+    let slot_end = slot_start.replace("T10:00:00Z", "T11:00:00Z");
+    let yes_no = |_| -> Element {
+        let n = next_request.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "<freebusy xmlns='{ns}' request-id='bench-{pid_tag}-{n}' level='yes-no'>\
+             <slot start='{slot_start}' end='{slot_end}'/></freebusy>"
+        )
+        .parse()
+        .expect("xml")
+    };
+
     // Warm up both paths, then measure each alone and with IN_FLIGHT outstanding.
     drive(&mut pinger, &ponger_jid, &ping, WARM_UP, IN_FLIGHT).await;
     drive(&mut alice, &bob_agent, &freebusy, WARM_UP, IN_FLIGHT).await;
@@ -270,9 +302,12 @@ async fn bench_agent_freebusy_against_raw_ping() {
         IN_FLIGHT,
     )
     .await;
+    let yn = drive(&mut alice, &bob_agent, &yes_no, SEQUENTIAL, 1).await;
+    let yn_burst = drive(&mut alice, &bob_agent, &yes_no, CONCURRENT_TOTAL, IN_FLIGHT).await;
     let busy_kib = rss_kib(pid);
     responder.abort();
 
+    let (raw_bytes, fb_bytes, yn_bytes) = (raw.reply_bytes, fb.reply_bytes, yn.reply_bytes);
     let (raw, fb) = (&raw.latencies, &fb.latencies);
     let (raw_tput, fb_tput) = (raw_burst.per_second(), fb_burst.per_second());
     let median_ratio = pct(fb, 0.5).as_secs_f64() / pct(raw, 0.5).as_secs_f64();
@@ -297,7 +332,19 @@ async fn bench_agent_freebusy_against_raw_ping() {
         ms(pct(&fb_burst.latencies, 0.5)),
         ms(pct(&fb_burst.latencies, 0.99))
     );
+    println!(
+        "(c) yes-no free/busy, sequential {SEQUENTIAL}: median {}  p99 {}; {IN_FLIGHT} in flight: {:.0} requests/s",
+        ms(pct(&yn.latencies, 0.5)),
+        ms(pct(&yn.latencies, 0.99)),
+        yn_burst.per_second()
+    );
+    println!("reply payload sizes: (a) {raw_bytes} B  (b) {fb_bytes} B  (c) {yn_bytes} B");
     println!("ratio (b)/(a) median: {median_ratio:.2} (target <= 1.5)");
+    println!(
+        "ratio (c)/(a) median: {:.2}; concurrent throughput (c)/(a): {:.0}%",
+        pct(&yn.latencies, 0.5).as_secs_f64() / pct(raw, 0.5).as_secs_f64(),
+        yn_burst.per_second() / raw_tput * 100.0
+    );
     println!(
         "ratio (b)/(a) concurrent throughput: {:.0}% (target >= 50%)",
         fb_tput / raw_tput * 100.0

@@ -5,6 +5,7 @@
 mod common;
 
 mod agents_freebusy;
+mod approvals;
 mod audit_log;
 mod bench_agents;
 mod calendar_cli;

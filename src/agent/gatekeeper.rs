@@ -73,6 +73,19 @@ pub struct Decided {
     entry: AuditEntry,
 }
 
+impl Decided {
+    /// Adds `what` to what the log says was disclosed, for answers that tell
+    /// the peer more than the decision's own disclosure (a meeting's
+    /// counter-proposal, §12.2): the log must account for every slot shown.
+    pub fn also_disclosed(&mut self, what: &str) {
+        if self.entry.disclosed == Disclosure::Nothing.summary() {
+            self.entry.disclosed = what.to_string();
+        } else {
+            self.entry.disclosed = format!("{}; {what}", self.entry.disclosed);
+        }
+    }
+}
+
 impl Gatekeeper {
     pub fn new(
         store: Store,

@@ -36,7 +36,7 @@ use crate::negotiate::messages::{
 use crate::negotiate::wire::{
     FreebusyQuery, NS, ProtocolError, RequestId, parse_reply, request_element,
 };
-use crate::policy::{Action, Outcome, Request};
+use crate::policy::{Action, Disclosure, Level, Outcome, Request};
 use crate::store::{BookOutcome, CancelOutcome, HoldOutcome, HoldRequest, NewMeeting, NewPending};
 use crate::xmpp::{BareJid, DefinedCondition, FullJid, IqAnswer, IqKind, Jid, Outbox, XmppError};
 
@@ -81,9 +81,10 @@ pub async fn answer_meeting(
     let name = peer_name(s, peer);
     match request {
         NegotiationRequest::Hold(h) => {
-            let decided = turn.decide(&meeting_request(peer, h.slot), now).await?;
-            let (reply, notice) = match decided.decision.outcome {
-                Outcome::Allow => hold(s, peer, &h, now).await?,
+            let mut decided = turn.decide(&meeting_request(peer, h.slot), now).await?;
+            let outcome = decided.decision.outcome;
+            let (reply, notice) = match outcome {
+                Outcome::Allow => hold(s, &mut turn, &mut decided, peer, &h, now).await?,
                 Outcome::Ask { expires } => {
                     let description = format!(
                         "{name}'s agent proposes {}, {}",
@@ -254,9 +255,13 @@ pub async fn answer_meeting(
     }
 }
 
-/// Places the hold of an allowed `<hold>`, or declines it.
-async fn hold(
+/// Places the hold of an allowed `<hold>`, or declines it as busy — with a
+/// counter-proposal when the peer may see free slots (noted in `decided`,
+/// so the disclosure log accounts for it).
+pub(crate) async fn hold(
     s: &Services,
+    turn: &mut super::Turn<'_>,
+    decided: &mut super::Decided,
     peer: &str,
     h: &Hold,
     now: DateTime<Utc>,
@@ -296,12 +301,23 @@ async fn hold(
             (PeerReply::Result(messages::held_element(&held)), None)
         }
         HoldOutcome::Busy => {
+            // The counter is searched in the live view: bring it up to date
+            // with the store (holds placed a moment ago, a fresh import).
+            s.live.refresh(now).await?;
+            let counter = counter_proposal(turn, peer, h.slot, now).await?;
+            if let Some(c) = counter {
+                decided.also_disclosed(&format!(
+                    "counter: {}..{}",
+                    c.start.format("%Y-%m-%dT%H:%MZ"),
+                    c.end.format("%Y-%m-%dT%H:%MZ")
+                ));
+            }
             let declined = Declined {
                 request_id: h.request_id.clone(),
                 meeting: h.meeting.clone(),
                 sequence: h.sequence,
                 reason: DeclineReason::Busy,
-                counter: None,
+                counter,
             };
             (
                 PeerReply::Result(messages::declined_element(&declined)),
@@ -309,6 +325,51 @@ async fn hold(
             )
         }
         HoldOutcome::StaleSequence { .. } => (PeerReply::Error(ProtocolError::StaleSequence), None),
+    })
+}
+
+/// The counter-proposal (iTIP COUNTER, §12.2) for a busy `slot`: the
+/// earliest slot of the same length, starting at or after the asked one, that
+/// a `<freebusy>` from `peer` at level `slots` would show right now — so a
+/// counter never discloses more than the peer's free/busy rule (its window,
+/// hours and granularity). `None` when that rule does not allow `slots` or
+/// more (yes-no, denied, asks the owner, over its rate) or nothing is free.
+/// Decides the free/busy question without logging it: the caller logs the
+/// counter with the meeting's decision.
+async fn counter_proposal(
+    turn: &mut super::Turn<'_>,
+    peer: &str,
+    slot: TimeRange,
+    now: DateTime<Utc>,
+) -> Result<Option<TimeRange>, AgentError> {
+    let length = slot.duration();
+    // Searching from the asked start keeps the counter near what the
+    // organizer is looking for (usually inside its search window).
+    let from = slot.start.max(now);
+    let Some(window) = from
+        .checked_add_signed(Duration::days(crate::negotiate::wire::MAX_WINDOW_DAYS))
+        .and_then(|end| TimeRange::new(from, end))
+    else {
+        return Ok(None);
+    };
+    let request = Request {
+        peer: peer.to_string(),
+        action: Action::Freebusy,
+        window: Some(window),
+        duration: Some(length),
+        proposed: Vec::new(),
+        requested_level: Some(Level::Slots),
+    };
+    let decided = turn.decide(&request, now).await?;
+    if decided.decision.outcome != Outcome::Allow || decided.decision.level < Level::Slots {
+        return Ok(None);
+    }
+    Ok(match decided.disclosure {
+        Disclosure::Slots { slots, .. } => slots
+            .into_iter()
+            .filter(|c| c.duration() == length && *c != slot)
+            .min_by_key(|c| c.start),
+        _ => None,
     })
 }
 

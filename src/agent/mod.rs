@@ -3,6 +3,7 @@
 //! the pure evaluator, cut down, log); it must not parse stanzas (that is
 //! `xmpp`) nor decide anything itself (that is `policy`).
 
+pub mod approvals;
 pub mod books;
 pub mod gatekeeper;
 pub mod live;

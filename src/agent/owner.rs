@@ -201,6 +201,13 @@ impl Desk<'_> {
                 },
             },
             Command::Meet(m) => meeting_order(&m, &snapshot.contacts, now, tz),
+            Command::Pending => Outcome::say(super::approvals::list(self.store, tz, now).await?),
+            // The running agent answers `approve`/`deny` itself (it must send
+            // the requester's `<reply>`, which needs the connection); this
+            // arm is reached only before it is connected.
+            Command::Approve { .. } | Command::Deny { .. } => Outcome::say(
+                "I am not connected yet, so I cannot send your answer; try again in a moment.",
+            ),
             other => Outcome::say(format!(
                 "`{}` is not available in this version yet: this agent answers free/busy questions; \
                  meetings, handoffs and approvals come next. Send `help` for what works now.",

@@ -16,13 +16,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
+use super::approvals;
 use super::meetings::{Negotiator, answer_meeting};
 use super::owner::{ASK_DEADLINE, Desk, PeerQuestion};
 use super::peer::{PeerReply, answer_peer};
 use super::{Gatekeeper, Live};
 use crate::audit::{AuditEntry, AuditOutcome};
-use crate::chat::render;
-use crate::negotiate::wire::{NS, ProtocolError, parse_reply, request_element};
+use crate::chat::{self, Command, render};
+use crate::negotiate::messages::{DeferredAnswer, parse_deferred_reply};
+use crate::negotiate::wire::{NS, ProtocolError, parse_reply, parse_time, request_element};
 use crate::policy::{Action, Outcome, Request, evaluate};
 use crate::store::{OutboxItem, Store};
 use crate::xmpp::{
@@ -101,6 +103,7 @@ impl AgentRuntime {
         let s = self.services.clone();
         let negotiator = Negotiator::spawn(s.clone(), outbox.clone(), self.presence.clone());
         self.negotiator = Some(negotiator.clone());
+        let presence = self.presence.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(StdDuration::from_millis(500));
             let mut n: u64 = 0;
@@ -118,6 +121,17 @@ impl AgentRuntime {
                     warn!("could not expire holds: {e}");
                 }
                 if n.is_multiple_of(4) {
+                    match approvals::expire(&s.store, now).await {
+                        Ok(items) => {
+                            for (deferred, text) in items {
+                                if let Some(d) = deferred {
+                                    approvals::send_reply(&outbox, &presence, d).await;
+                                }
+                                tell_owner(&outbox, &s.owner, text).await;
+                            }
+                        }
+                        Err(e) => warn!("could not expire pending approvals: {e}"),
+                    }
                     match s.store.expire_due(now).await {
                         Ok(items) => {
                             for item in items {
@@ -157,6 +171,36 @@ impl AgentRuntime {
         outbox: &Outbox,
     ) {
         let now = Utc::now();
+        // `approve N` / `deny N` send the requester its final answer (§14).
+        let decision = match chat::parse_at(&body, now, self.services.live.owner_tz()) {
+            Ok(Command::Approve { id }) => id.number().map(|n| (n, true)),
+            Ok(Command::Deny { id }) => id.number().map(|n| (n, false)),
+            _ => None,
+        };
+        if let Some((n, approve)) = decision {
+            let text = match approvals::resolve(&self.services, n, approve, now).await {
+                Ok(r) => {
+                    if let Some(d) = r.deferred {
+                        approvals::send_reply(outbox, &self.presence, d).await;
+                    }
+                    r.text
+                }
+                Err(e) => {
+                    warn!("approval {n} failed: {e}");
+                    format!("Something went wrong on my side: {e}")
+                }
+            };
+            send(
+                outbox,
+                Outgoing::Chat {
+                    to: from,
+                    body: text,
+                    thread,
+                },
+            )
+            .await;
+            return;
+        }
         let desk = Desk {
             store: &self.services.store,
             live: &self.services.live,
@@ -484,7 +528,7 @@ async fn answer_iq(
     let now = Utc::now();
     let peer = from.to_bare().to_string();
     if kind == IqKind::Set && payload.is("reply", NS) {
-        return take_late_reply(s, from, id, payload).await;
+        return take_late_reply(s, from, id, payload, outbox).await;
     }
     let answered = if kind == IqKind::Set {
         match answer_meeting(s, &peer, payload, now).await {
@@ -497,7 +541,23 @@ async fn answer_iq(
             Err(e) => Err(e),
         }
     } else {
-        answer_peer(&s.gate, &peer, payload, now).await
+        let answered = answer_peer(&s.gate, &peer, payload, now).await;
+        // A question the policy routed to `ask` goes before the owner (§5.3).
+        if let Ok(PeerReply::Result(el)) = &answered
+            && el.is("pending", NS)
+            && let Some(expires) = el.attr("expires").and_then(parse_time)
+        {
+            match approvals::note_freebusy_ask(s, &peer, payload, expires, now).await {
+                Ok(Some(text)) => {
+                    if let Some(outbox) = outbox {
+                        tell_owner(outbox, &s.owner, text).await;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => warn!(%peer, "could not put a question before the owner: {e}"),
+            }
+        }
+        answered
     };
     match answered {
         Ok(PeerReply::Result(el)) => Outgoing::IqResult {
@@ -525,7 +585,13 @@ async fn answer_iq(
 }
 
 /// A `<reply>` set by a peer whose owner approved an earlier question of ours (§5.3).
-async fn take_late_reply(s: &Services, from: &Jid, id: String, payload: &Element) -> Outgoing {
+async fn take_late_reply(
+    s: &Services,
+    from: &Jid,
+    id: String,
+    payload: &Element,
+    outbox: Option<&Outbox>,
+) -> Outgoing {
     let ack = Outgoing::IqResult {
         to: from.clone(),
         id: id.clone(),
@@ -543,10 +609,60 @@ async fn take_late_reply(s: &Services, from: &Jid, id: String, payload: &Element
         // Not ours, or not from whom we asked: acknowledge and drop (§7).
         _ => return ack,
     };
-    if let Some(inner) = payload.children().find(|c| c.is("freebusy", NS)) {
-        deliver(s, &item, inner).await;
+    let name = render::sanitize(&purpose_name(&item));
+    let text = match parse_deferred_reply(payload) {
+        Ok(r) => match r.answer {
+            DeferredAnswer::Freebusy(_) => {
+                match payload.children().find(|c| c.is("freebusy", NS)) {
+                    Some(inner) => deliver(s, &item, inner).await,
+                    None => None,
+                }
+            }
+            // §14: a denial and an expiry look the same to us.
+            DeferredAnswer::Error(ProtocolError::NotPermitted) => {
+                complete_with(
+                    s,
+                    &item,
+                    format!(
+                        "{name} did not approve your question (declined, or no answer in time)."
+                    ),
+                )
+                .await
+            }
+            DeferredAnswer::Error(e) => {
+                let (_, _, why, _) = e.parts();
+                complete_with(
+                    s,
+                    &item,
+                    format!("{name}'s agent could not answer ({why})."),
+                )
+                .await
+            }
+            // Meeting answers belong to the negotiator; our outbox only holds
+            // free/busy questions.
+            DeferredAnswer::Negotiation(_) => None,
+        },
+        Err(e) => {
+            complete_with(
+                s,
+                &item,
+                format!("{name}'s agent answered something I could not read ({e})."),
+            )
+            .await
+        }
+    };
+    if let (Some(text), Some(outbox)) = (text, outbox) {
+        tell_owner(outbox, &s.owner, text).await;
     }
     ack
+}
+
+/// Closes an outbox question with `text` for the owner, once.
+async fn complete_with(s: &Services, item: &OutboxItem, text: String) -> Option<String> {
+    match s.store.complete(&item.request_id, "error").await {
+        Ok(true) => Some(text),
+        _ => None,
+    }
 }
 
 /// Records a peer's free/busy answer and tells the owner, once.
