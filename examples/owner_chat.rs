@@ -89,7 +89,10 @@ async fn run(args: Args) -> Result<(), String> {
                             }
                         );
                     }
-                    if !body.contains("I'll ask as soon as it is back") {
+                    // Interim notes: an offline peer, a negotiation under way.
+                    let interim = body.contains("I'll ask as soon as it is back")
+                        || body.starts_with("Looking for a time");
+                    if !interim {
                         break;
                     }
                 }

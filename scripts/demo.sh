@@ -111,6 +111,7 @@ OWNER_PASSWORD=alice-pw "$chat" --server "127.0.0.1:$port" --jid "alice@$domain"
     "free carol $iso" \
     "free carol $iso 10:00 for 1h" \
     "free carol $iso 13:00 for 1h" \
+    "meet bob for 30m $iso about Sync" \
     "agnda"
 
 echo "== What Bob's agent disclosed (attache log on Bob's side)"

@@ -18,7 +18,7 @@ use crate::calendar::availability::{SlotOptions, WorkingHours};
 use crate::domain::TimeRange;
 use crate::error::AgentError;
 use crate::policy::{
-    CalendarView, Decision, Disclosure, Level, Outcome, PolicySet, Request, allowed_window,
+    Action, CalendarView, Decision, Disclosure, Level, Outcome, PolicySet, Request, allowed_window,
     disclose, evaluate, resolve_peer,
 };
 use crate::store::{ReplayRecord, Store};
@@ -211,7 +211,9 @@ impl Turn<'_> {
                 Outcome::RateLimited => AuditOutcome::RateLimited,
             },
             rule: decision.rule.as_ref().map(|r| r.name.clone()),
-            level: (decision.outcome == Outcome::Allow).then(|| decision.level.name().to_string()),
+            // Levels are free/busy's; other actions have none to report.
+            level: (decision.outcome == Outcome::Allow && request.action == Action::Freebusy)
+                .then(|| decision.level.name().to_string()),
             disclosed: disclosure.summary(),
         };
         Ok(Decided {

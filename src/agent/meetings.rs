@@ -133,9 +133,10 @@ pub async fn answer_meeting(
                 }
                 return Ok((PeerReply::Error(ProtocolError::HoldExpired), None));
             };
-            let decided = turn.decide(&meeting_request(peer, slot), now).await?;
+            let mut decided = turn.decide(&meeting_request(peer, slot), now).await?;
             let (reply, notice) = match decided.decision.outcome {
                 Outcome::Allow => {
+                    decided.also_disclosed(&format!("confirm: {}", span(slot)));
                     match s
                         .store
                         .book_meeting(c.meeting.as_str(), peer, i64::from(c.sequence), tz, now)
@@ -298,19 +299,18 @@ pub(crate) async fn hold(
                 sequence: h.sequence,
                 expires,
             };
+            // A hold tells the organizer the slot is free: log it as shown.
+            decided.also_disclosed(&format!("held (free): {}", span(h.slot)));
             (PeerReply::Result(messages::held_element(&held)), None)
         }
         HoldOutcome::Busy => {
+            decided.also_disclosed(&format!("declined (busy): {}", span(h.slot)));
             // The counter is searched in the live view: bring it up to date
             // with the store (holds placed a moment ago, a fresh import).
             s.live.refresh(now).await?;
             let counter = counter_proposal(turn, peer, h.slot, now).await?;
             if let Some(c) = counter {
-                decided.also_disclosed(&format!(
-                    "counter: {}..{}",
-                    c.start.format("%Y-%m-%dT%H:%MZ"),
-                    c.end.format("%Y-%m-%dT%H:%MZ")
-                ));
+                decided.also_disclosed(&format!("counter: {}", span(c)));
             }
             let declined = Declined {
                 request_id: h.request_id.clone(),
@@ -371,6 +371,15 @@ async fn counter_proposal(
             .min_by_key(|c| c.start),
         _ => None,
     })
+}
+
+/// A slot as the disclosure log writes it (UTC, to the minute).
+fn span(r: TimeRange) -> String {
+    format!(
+        "{}..{}",
+        r.start.format("%Y-%m-%dT%H:%MZ"),
+        r.end.format("%Y-%m-%dT%H:%MZ")
+    )
 }
 
 fn confirmed(c: &MeetingRef) -> PeerReply {
