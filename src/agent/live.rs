@@ -211,7 +211,10 @@ async fn build_index(
         start: now - PAST,
         end: now + AHEAD,
     };
-    Ok(OccurrenceIndex::new(series, horizon, tz)?)
+    let index = OccurrenceIndex::new(series, horizon, tz)?;
+    // Merge the horizon's busy time now, not in the first peer's request.
+    index.busy(horizon)?;
+    Ok(index)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! truth — and must not touch storage or the clock.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::OnceLock;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -35,6 +36,11 @@ pub struct OccurrenceIndex {
     max_short: TimeDelta,
     /// The longer instances overlapping the horizon, sorted by [`instance_order`].
     long: Vec<Instance>,
+    /// The merged busy time over the whole horizon, computed on first use
+    /// and dropped whenever the instances change: a busy query inside the
+    /// horizon is then a binary search and a clip, not a merge (it is on
+    /// the path of every free/busy answer).
+    merged: OnceLock<Vec<BusyInterval>>,
 }
 
 impl OccurrenceIndex {
@@ -52,6 +58,7 @@ impl OccurrenceIndex {
             short: Vec::new(),
             max_short: TimeDelta::zero(),
             long: Vec::new(),
+            merged: OnceLock::new(),
         };
         // A UID given twice keeps its last series.
         for s in series {
@@ -112,13 +119,26 @@ impl OccurrenceIndex {
     pub fn busy(&self, window: TimeRange) -> Result<Vec<BusyInterval>, RecurrenceError> {
         let outside = self.outside_parts(window);
         if outside.is_empty() {
-            let mut items = Vec::new();
-            self.visit_indexed(window, |i| {
-                if let Some(s) = i.busy_status() {
-                    items.push((i.range, s));
-                }
-            });
-            return Ok(merge_busy_ranges(items, window));
+            // Merging then clipping to the window equals clipping then
+            // merging: union, "busy wins" and intersection commute.
+            let merged = self.merged_horizon();
+            let first = merged.partition_point(|b| b.end <= window.start);
+            return Ok(merged[first..]
+                .iter()
+                .take_while(|b| b.start < window.end)
+                .filter_map(|b| {
+                    let r = TimeRange {
+                        start: b.start,
+                        end: b.end,
+                    }
+                    .intersect(&window)?;
+                    Some(BusyInterval {
+                        start: r.start,
+                        end: r.end,
+                        status: b.status,
+                    })
+                })
+                .collect());
         }
         let instances = self.instances(window)?;
         Ok(merge_busy_ranges(
@@ -148,6 +168,18 @@ impl OccurrenceIndex {
     }
 
     // -- internals ----------------------------------------------------------
+
+    fn merged_horizon(&self) -> &[BusyInterval] {
+        self.merged.get_or_init(|| {
+            let mut items = Vec::new();
+            self.visit_indexed(self.horizon, |i| {
+                if let Some(s) = i.busy_status() {
+                    items.push((i.range, s));
+                }
+            });
+            merge_busy_ranges(items, self.horizon)
+        })
+    }
 
     /// Calls `f` on every materialized instance overlapping `window`, short
     /// ones in order, then long ones.
@@ -227,6 +259,7 @@ impl OccurrenceIndex {
     }
 
     fn drop_instances_of(&mut self, uid: &str) {
+        self.merged = OnceLock::new();
         self.short.retain(|i| i.details.uid != uid);
         self.long.retain(|i| i.details.uid != uid);
         self.max_short = self
@@ -239,6 +272,7 @@ impl OccurrenceIndex {
 
     /// Merges `fresh` (sorted by [`instance_order`]) into the index.
     fn insert_sorted(&mut self, fresh: Vec<Instance>) {
+        self.merged = OnceLock::new();
         let (long, short): (Vec<Instance>, Vec<Instance>) = fresh
             .into_iter()
             .partition(|i| i.range.duration() > LONG_INSTANCE);
