@@ -2,183 +2,48 @@
 //! Bob's agent answers exactly what Bob's policy allows; strangers, probing
 //! and malformed requests get the documented errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use chrono::{Duration as Days, Utc};
 use tokio_xmpp::{IqRequest, IqResponse};
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::minidom::Element;
 
-use crate::common::prosody::Prosody;
+use crate::common::world::{World, attache, calendar};
 use crate::xmpp_agent::{Agent, PATIENCE, TestClient};
 
 const NS: &str = attache::negotiate::NS;
 
-struct World {
-    server: Prosody,
-    _tmp: tempfile::TempDir,
-    alice: PathBuf,
-    bob: PathBuf,
-    /// Bob's local date tomorrow, as YYYYMMDD and as shown in replies ("Sun 29 Nov").
-    tomorrow: (String, String),
-}
-
-fn attache(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("ATTACHE_DATA_DIR")
-        .env_remove("ATTACHE_PASSWORD")
-        .output()
-        .expect("run attache");
-    assert!(
-        out.status.success(),
-        "attache {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+/// Alice and Bob with their agents; `bob_knows_alice` puts Alice in Bob's
+/// address book with these `--group`s (None: a stranger to Bob). Bob works
+/// every day 08:00–20:00 and has a design review (10–11) and a private
+/// doctor's appointment (14–15) tomorrow; Eve and Carol's agent have
+/// accounts only.
+fn world(bob_knows_alice: Option<&[&str]>) -> World {
+    let w = World::start();
+    w.home("alice");
+    w.home("bob");
+    w.register("eve");
+    w.register("carol.agent");
+    w.work_every_day("bob");
+    let t = &w.tomorrow;
+    let events = t.event(
+        "review@bob",
+        "10:00",
+        "11:00",
+        &["SUMMARY:Design review", "LOCATION:Room 4"],
+    ) + &t.event(
+        "doctor@bob",
+        "14:00",
+        "15:00",
+        &["CLASS:PRIVATE", "SUMMARY:Doctor"],
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-impl World {
-    /// Alice and Bob with their agents; `bob_knows_alice` puts Alice in Bob's
-    /// address book with these `--group`s (None: a stranger to Bob).
-    fn new(bob_knows_alice: Option<&[&str]>) -> World {
-        let server = Prosody::start();
-        let d = server.domain().to_string();
-        for user in [
-            "alice",
-            "alice.agent",
-            "bob",
-            "bob.agent",
-            "eve",
-            "carol.agent",
-        ] {
-            server.register(user, &format!("{user}-pw"));
-        }
-        let tmp = tempfile::tempdir().expect("tmp");
-        let alice = tmp.path().join("alice");
-        let bob = tmp.path().join("bob");
-        for (dir, who) in [(&alice, "alice"), (&bob, "bob")] {
-            attache(
-                dir,
-                &[
-                    "init",
-                    "--timezone",
-                    "Europe/Berlin",
-                    "--jid",
-                    &format!("{who}.agent@{d}"),
-                    "--owner",
-                    &format!("{who}@{d}"),
-                    "--server",
-                    &server.server(),
-                ],
-            );
-        }
-        // Bob works every day 08:00–20:00, so the test does not depend on the weekday.
-        let mut config = std::fs::read_to_string(bob.join("config.toml")).expect("config");
-        config.push_str("\n[calendar.working_hours]\n");
-        for day in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
-            config.push_str(&format!("{day} = \"08:00-20:00\"\n"));
-        }
-        std::fs::write(bob.join("config.toml"), config).expect("config");
-
-        let tz = chrono_tz::Europe::Berlin;
-        let day = (Utc::now().with_timezone(&tz) + Days::days(1)).date_naive();
-        let ymd = day.format("%Y%m%d").to_string();
-        let shown = day.format("%a %-d %b").to_string();
-        let ics = format!(
-            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n\
-             BEGIN:VEVENT\r\nUID:review@bob\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:{ymd}T100000\r\n\
-             DTEND;TZID=Europe/Berlin:{ymd}T110000\r\nSUMMARY:Design review\r\nLOCATION:Room 4\r\nEND:VEVENT\r\n\
-             BEGIN:VEVENT\r\nUID:doctor@bob\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:{ymd}T140000\r\n\
-             DTEND;TZID=Europe/Berlin:{ymd}T150000\r\nCLASS:PRIVATE\r\nSUMMARY:Doctor\r\nEND:VEVENT\r\n\
-             END:VCALENDAR\r\n"
-        );
-        let file = tmp.path().join("bob.ics");
-        std::fs::write(&file, ics).expect("ics");
-        attache(&bob, &["import", file.to_str().expect("path")]);
-
-        attache(
-            &alice,
-            &[
-                "contacts",
-                "add",
-                &format!("bob@{d}"),
-                "--name",
-                "Bob",
-                "--agent",
-                &format!("bob.agent@{d}"),
-            ],
-        );
-        if let Some(groups) = bob_knows_alice {
-            let mut args = vec![
-                "contacts".to_string(),
-                "add".into(),
-                format!("alice@{d}"),
-                "--name".into(),
-                "Alice".into(),
-                "--agent".into(),
-                format!("alice.agent@{d}"),
-            ];
-            for g in groups {
-                args.push("--group".into());
-                args.push((*g).into());
-            }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            attache(&bob, &args);
-        }
-        attache(
-            &bob,
-            &[
-                "contacts",
-                "add",
-                &format!("carol@{d}"),
-                "--name",
-                "Carol",
-                "--agent",
-                &format!("carol.agent@{d}"),
-            ],
-        );
-        World {
-            server,
-            _tmp: tmp,
-            alice,
-            bob,
-            tomorrow: (ymd, shown),
-        }
+    w.import_ics("bob", &calendar(&events));
+    w.add_contact("alice", "bob", &[]);
+    if let Some(groups) = bob_knows_alice {
+        w.add_contact("bob", "alice", groups);
     }
-
-    fn spawn(&self, dir: &Path, who: &str) -> Agent {
-        let log = dir.join("agent.log");
-        let file = std::fs::File::create(&log).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_attache"))
-            .arg("--data-dir")
-            .arg(dir)
-            .arg("run")
-            .env("ATTACHE_PASSWORD", format!("{who}.agent-pw"))
-            .env("RUST_LOG", "attache=debug,info")
-            .env_remove("ATTACHE_DATA_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn attache run");
-        Agent {
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn jid(&self, user: &str) -> String {
-        format!("{user}@{}", self.server.domain())
-    }
-
-    fn full(&self, user: &str) -> Jid {
-        Jid::new(&format!("{user}@{}/attache", self.server.domain())).expect("jid")
-    }
+    w.add_contact("bob", "carol", &[]);
+    w
 }
 
 /// Alice (the owner) asks her agent and waits for the answer about Bob,
@@ -198,19 +63,16 @@ async fn ask(alice: &mut TestClient, agent: &Jid, question: &str, log: &Agent) -
 }
 
 async fn start(world: &World) -> (Agent, Agent, TestClient) {
-    let bob = world.spawn(&world.bob, "bob");
-    let alice = world.spawn(&world.alice, "alice");
-    let mut owner = TestClient::login(&world.server, &world.jid("alice"), "alice-pw").await;
-    owner
-        .wait_for_agent(&world.full("alice.agent"), &alice)
-        .await;
+    let bob = world.spawn("bob");
+    let alice = world.spawn("alice");
+    let mut owner = world.owner("alice", &alice).await;
     owner.wait_for_agent(&world.full("bob.agent"), &bob).await;
     (alice, bob, owner)
 }
 
 #[tokio::test]
 async fn a_team_member_sees_busy_blocks_without_titles() {
-    let w = World::new(Some(&["team"]));
+    let w = world(Some(&["team"]));
     let (alice, _bob, mut owner) = start(&w).await;
     let answer = ask(
         &mut owner,
@@ -219,7 +81,7 @@ async fn a_team_member_sees_busy_blocks_without_titles() {
         &alice,
     )
     .await;
-    assert!(answer.contains(&w.tomorrow.1), "{answer}");
+    assert!(answer.contains(&w.tomorrow.shown), "{answer}");
     assert!(
         answer.contains("10:00–11:00") && answer.contains("14:00–15:00"),
         "{answer}"
@@ -230,7 +92,7 @@ async fn a_team_member_sees_busy_blocks_without_titles() {
         "{answer}"
     );
     // Bob's disclosure log names the rule.
-    let log = attache(&w.bob, &["log"]);
+    let log = attache(&w.dir("bob"), &["log"]);
     assert!(
         log.contains("freebusy: allow at level busy by rule team-sees-busy-times"),
         "{log}"
@@ -239,7 +101,7 @@ async fn a_team_member_sees_busy_blocks_without_titles() {
 
 #[tokio::test]
 async fn family_sees_titles_but_never_of_private_events() {
-    let w = World::new(Some(&["family"]));
+    let w = world(Some(&["family"]));
     let (alice, _bob, mut owner) = start(&w).await;
     let answer = ask(
         &mut owner,
@@ -259,7 +121,7 @@ async fn family_sees_titles_but_never_of_private_events() {
 
 #[tokio::test]
 async fn another_contact_only_learns_whether_one_time_works() {
-    let w = World::new(Some(&[]));
+    let w = world(Some(&[]));
     let (alice, _bob, mut owner) = start(&w).await;
     let answer = ask(
         &mut owner,
@@ -293,9 +155,9 @@ async fn another_contact_only_learns_whether_one_time_works() {
 
 #[tokio::test]
 async fn a_slots_rule_offers_a_few_free_times() {
-    let w = World::new(Some(&[]));
+    let w = world(Some(&[]));
     std::fs::write(
-        w.bob.join("policies/default.toml"),
+        w.dir("bob").join("policies/default.toml"),
         "[[rule]]\nname = \"contacts-get-slots\"\nwho = \"any-contact\"\naction = \"freebusy\"\ndecision = \"allow\"\nlevel = \"slots\"\nhours = \"working\"\nmax_slots = 2\n",
     )
     .expect("policy");
@@ -319,8 +181,8 @@ async fn a_slots_rule_offers_a_few_free_times() {
 /// unknown element, and a contact who probes past its rate limit.
 #[tokio::test]
 async fn strangers_probes_and_bad_payloads_get_the_documented_errors() {
-    let w = World::new(None);
-    let bob = w.spawn(&w.bob, "bob");
+    let w = world(None);
+    let bob = w.spawn("bob");
     let bob_agent = w.full("bob.agent");
     let mut eve = TestClient::login(&w.server, &w.jid("eve"), "eve-pw").await;
     eve.wait_for_agent(&bob_agent, &bob).await;
@@ -366,7 +228,7 @@ async fn strangers_probes_and_bad_payloads_get_the_documented_errors() {
 
     // Carol (a contact, yes-no at 20/hour) probes one slot per request.
     let mut carol = TestClient::login(&w.server, &w.jid("carol.agent"), "carol.agent-pw").await;
-    let tomorrow = &w.tomorrow.0;
+    let tomorrow = &w.tomorrow.ymd;
     let mut outcomes = Vec::new();
     for i in 0..21 {
         let xml = format!(
@@ -395,10 +257,10 @@ async fn strangers_probes_and_bad_payloads_get_the_documented_errors() {
     assert_eq!(outcomes.last().map(String::as_str), Some("rate-limited"));
     assert!(eve.ping(&bob_agent).await.is_ok());
 
-    let log = attache(&w.bob, &["log"]);
+    let log = attache(&w.dir("bob"), &["log"]);
     assert!(log.contains("freebusy: deny by default"), "{log}");
     assert!(log.contains("rate-limited"), "{log}");
-    assert!(attache(&w.bob, &["log", "verify"]).contains("intact"));
+    assert!(attache(&w.dir("bob"), &["log", "verify"]).contains("intact"));
     let _ = PATIENCE;
 }
 
@@ -406,11 +268,11 @@ async fn strangers_probes_and_bad_payloads_get_the_documented_errors() {
 /// and the last good policy keeps deciding.
 #[tokio::test]
 async fn a_broken_policy_edit_is_reported_to_the_owner_and_the_old_one_keeps_deciding() {
-    let w = World::new(Some(&["team"]));
+    let w = world(Some(&["team"]));
     let (_alice, bob, _owner) = start(&w).await;
     let mut bob_owner = TestClient::login(&w.server, &w.jid("bob"), "bob-pw").await;
     bob_owner.wait_for_agent(&w.full("bob.agent"), &bob).await;
-    let policy = w.bob.join("policies/default.toml");
+    let policy = w.dir("bob").join("policies/default.toml");
     let text = std::fs::read_to_string(&policy).expect("policy");
     std::fs::write(
         &policy,

@@ -3,33 +3,12 @@
 //! one of Alice's (she gets the answer), denies another (she hears no), and
 //! lets Carol's run out (both owners are told).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{Duration as Days, Utc};
-use xmpp_parsers::jid::Jid;
 
-use crate::common::prosody::Prosody;
+use crate::common::world::{Tomorrow, World, attache, calendar, expect_reply as expect};
 use crate::xmpp_agent::{Agent, TestClient};
-
-fn attache(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("ATTACHE_DATA_DIR")
-        .env_remove("ATTACHE_PASSWORD")
-        .env_remove("ATTACHE_NOW")
-        .output()
-        .expect("run attache");
-    assert!(
-        out.status.success(),
-        "attache {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Bob's extra rules: Alice's questions wait an hour for him, Carol's 4 s.
 const ASK_RULES: &str = r#"
@@ -52,164 +31,31 @@ window = "14d"
 expires = "4s"
 "#;
 
-struct World {
-    server: Prosody,
-    tmp: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> World {
-        let server = Prosody::start();
-        let d = server.domain().to_string();
-        let tmp = tempfile::tempdir().expect("tmp");
-        for who in ["alice", "bob", "carol"] {
-            server.register(who, &format!("{who}-pw"));
-            server.register(&format!("{who}.agent"), &format!("{who}.agent-pw"));
-            let dir = tmp.path().join(who);
-            attache(
-                &dir,
-                &[
-                    "init",
-                    "--timezone",
-                    "Europe/Berlin",
-                    "--jid",
-                    &format!("{who}.agent@{d}"),
-                    "--owner",
-                    &format!("{who}@{d}"),
-                    "--server",
-                    &server.server(),
-                ],
-            );
-        }
-        let bob = tmp.path().join("bob");
-        let mut config = std::fs::read_to_string(bob.join("config.toml")).expect("config");
-        config.push_str("\n[calendar.working_hours]\n");
-        for wd in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
-            config.push_str(&format!("{wd} = \"08:00-20:00\"\n"));
-        }
-        std::fs::write(bob.join("config.toml"), config).expect("config");
-        let policy = bob.join("policies").join("default.toml");
-        let mut rules = std::fs::read_to_string(&policy).expect("default policy");
-        rules.push_str(ASK_RULES);
-        std::fs::write(&policy, rules).expect("policy");
-
-        // Bob has one meeting tomorrow 10:00–11:00.
-        let day =
-            (Utc::now().with_timezone(&chrono_tz::Europe::Berlin) + Days::days(1)).date_naive();
-        let ymd = day.format("%Y%m%d").to_string();
-        let ics = format!(
-            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n\
-             BEGIN:VEVENT\r\nUID:review@bob\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:{ymd}T100000\r\n\
-             DTEND;TZID=Europe/Berlin:{ymd}T110000\r\nSUMMARY:Design review\r\nEND:VEVENT\r\n\
-             END:VCALENDAR\r\n"
-        );
-        let file = tmp.path().join("bob.ics");
-        std::fs::write(&file, ics).expect("ics");
-        attache(&bob, &["import", file.to_str().expect("path")]);
-
-        let w = World { server, tmp };
-        w.knows("alice", "bob");
-        w.knows("carol", "bob");
-        w.knows("bob", "alice");
-        w.knows("bob", "carol");
-        w
+/// Alice, Bob and Carol with agents, each knowing Bob and Bob knowing
+/// both; Bob works every day 08:00–20:00, has one meeting tomorrow
+/// 10:00–11:00, and his policy adds [`ASK_RULES`].
+fn world() -> World {
+    let w = World::start();
+    for who in ["alice", "bob", "carol"] {
+        w.home(who);
     }
+    w.work_every_day("bob");
+    let policy = w.dir("bob").join("policies").join("default.toml");
+    let mut rules = std::fs::read_to_string(&policy).expect("default policy");
+    rules.push_str(ASK_RULES);
+    std::fs::write(&policy, rules).expect("policy");
 
-    fn dir(&self, who: &str) -> PathBuf {
-        self.tmp.path().join(who)
-    }
+    // Bob has one meeting tomorrow 10:00–11:00.
+    let review = w
+        .tomorrow
+        .event("review@bob", "10:00", "11:00", &["SUMMARY:Design review"]);
+    w.import_ics("bob", &calendar(&review));
 
-    fn knows(&self, who: &str, other: &str) {
-        let d = self.server.domain();
-        let mut name = other.to_string();
-        name[..1].make_ascii_uppercase();
-        attache(
-            &self.dir(who),
-            &[
-                "contacts",
-                "add",
-                &format!("{other}@{d}"),
-                "--name",
-                &name,
-                "--agent",
-                &format!("{other}.agent@{d}"),
-            ],
-        );
-    }
-
-    fn spawn(&self, who: &str) -> Agent {
-        let dir = self.dir(who);
-        let log = dir.join("agent.log");
-        let file = std::fs::File::create(&log).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_attache"))
-            .arg("--data-dir")
-            .arg(&dir)
-            .arg("run")
-            .env("ATTACHE_PASSWORD", format!("{who}.agent-pw"))
-            .env("RUST_LOG", "attache=debug,info")
-            .env_remove("ATTACHE_DATA_DIR")
-            .env_remove("ATTACHE_NOW")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn attache run");
-        Agent {
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn full(&self, user: &str) -> Jid {
-        Jid::new(&format!("{user}@{}/attache", self.server.domain())).expect("jid")
-    }
-
-    fn bare(&self, user: &str) -> Jid {
-        Jid::new(&format!("{user}@{}", self.server.domain())).expect("jid")
-    }
-
-    /// `who`'s owner logged in and talking to a running agent.
-    async fn owner(&self, who: &str, agent: &Agent) -> TestClient {
-        let mut c = TestClient::login(
-            &self.server,
-            &self.bare(who).to_string(),
-            &format!("{who}-pw"),
-        )
-        .await;
-        c.wait_for_agent(&self.full(&format!("{who}.agent")), agent)
-            .await;
-        c
-    }
-}
-
-/// Sends `text` (if any) to `agent` and returns the first message `wanted`
-/// accepts within `within`; panics with everything seen and the agents' logs.
-async fn expect(
-    owner: &mut TestClient,
-    agent: &Jid,
-    text: Option<&str>,
-    wanted: impl Fn(&str) -> bool,
-    within: Duration,
-    logs: &[&Agent],
-) -> String {
-    if let Some(text) = text {
-        owner.say(agent, text).await;
-    }
-    let deadline = Instant::now() + within;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let Some((_, body)) = owner.next_message(Duration::from_secs(1)).await {
-            if wanted(&body) {
-                return body;
-            }
-            seen.push(body);
-        }
-    }
-    let logs: Vec<String> = logs.iter().map(|a| a.log()).collect();
-    panic!(
-        "no wanted message after {text:?}; got {seen:?}\nagent logs:\n{}",
-        logs.join("\n-----\n")
-    )
+    w.add_contact("alice", "bob", &[]);
+    w.add_contact("carol", "bob", &[]);
+    w.add_contact("bob", "alice", &[]);
+    w.add_contact("bob", "carol", &[]);
+    w
 }
 
 /// The number in "… approve N / deny N".
@@ -226,7 +72,7 @@ fn pending_number(line: &str) -> String {
 
 #[tokio::test]
 async fn the_owner_approves_denies_or_lets_a_question_expire() {
-    let w = World::new();
+    let w = world();
     let bob = w.spawn("bob");
     let alice = w.spawn("alice");
     let carol = w.spawn("carol");
@@ -436,29 +282,16 @@ async fn the_owner_approves_denies_or_lets_a_question_expire() {
 
 const NS: &str = attache::negotiate::NS;
 
-/// Tomorrow at `hhmm` Berlin time, as the protocol writes instants.
-fn tomorrow_at(hhmm: &str) -> String {
-    let tz = chrono_tz::Europe::Berlin;
-    let day = (Utc::now().with_timezone(&tz) + Days::days(1)).date_naive();
-    let time = chrono::NaiveTime::parse_from_str(hhmm, "%H:%M").expect("time");
-    day.and_time(time)
-        .and_local_timezone(tz)
-        .single()
-        .expect("an unambiguous local time")
-        .with_timezone(&Utc)
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
 fn hold_xml(id: &str, meeting: &str, from: &str, to: &str) -> xmpp_parsers::minidom::Element {
+    let tomorrow = Tomorrow::in_berlin();
     let expires = (Utc::now() + Days::minutes(30))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
     format!(
         "<hold xmlns='{NS}' request-id='{id}' meeting='{meeting}' sequence='0' \
          start='{}' end='{}' expires='{expires}'><summary>Sync</summary></hold>",
-        tomorrow_at(from),
-        tomorrow_at(to)
+        tomorrow.at(from),
+        tomorrow.at(to)
     )
     .parse()
     .expect("hold xml")
@@ -492,7 +325,7 @@ async fn deferred_reply(client: &mut TestClient, agent: &Agent) -> xmpp_parsers:
 
 #[tokio::test]
 async fn an_approved_hold_is_placed_and_a_denied_one_refused() {
-    let w = World::new();
+    let w = world();
     let bob = w.spawn("bob");
     let mut bob_owner = w.owner("bob", &bob).await;
     let d = w.server.domain().to_string();

@@ -30,6 +30,7 @@ use xmpp_parsers::ping::Ping;
 use xmpp_parsers::stanza::Stanza;
 
 use crate::common::prosody::Prosody;
+use crate::common::world::attache;
 use crate::xmpp_agent::{Agent, PATIENCE, TestClient};
 
 const WARM_UP: usize = 200;
@@ -40,21 +41,6 @@ const IN_FLIGHT: usize = 50;
 /// Makes every run's stanza ids unique, so a straggler is never mistaken
 /// for an answer of the next run.
 static NEXT_RUN: AtomicUsize = AtomicUsize::new(0);
-
-fn attache(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("ATTACHE_PASSWORD")
-        .output()
-        .expect("attache");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

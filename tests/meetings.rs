@@ -2,8 +2,7 @@
 //! Alice's agent negotiates with Bob's and Carol's, holds a slot with both,
 //! confirms, and every calendar ends up with the same event.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Days, Utc};
@@ -11,143 +10,45 @@ use tokio_xmpp::{IqRequest, IqResponse};
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::minidom::Element;
 
-use crate::common::prosody::Prosody;
+use crate::common::world::{self, attache, calendar, expect_reply as conversation};
 use crate::xmpp_agent::{Agent, TestClient};
 
-fn attache(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("ATTACHE_DATA_DIR")
-        .env_remove("ATTACHE_PASSWORD")
-        .output()
-        .expect("run attache");
-    assert!(
-        out.status.success(),
-        "attache {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+/// The shared world plus this file's ways of setting up and reading meetings.
+struct World(world::World);
 
-struct World {
-    server: Prosody,
-    tmp: tempfile::TempDir,
-    /// Tomorrow in Berlin: `YYYYMMDD` and as replies show it ("Wed 2 Dec").
-    ymd: String,
-    shown: String,
+impl Deref for World {
+    type Target = world::World;
+
+    fn deref(&self) -> &world::World {
+        &self.0
+    }
 }
 
 impl World {
     /// Agents for `people` (each with working hours 08–20 every day, Berlin);
     /// `busy` lists (who, HH:MM start, HH:MM end) tomorrow.
     fn new(people: &[&str], busy: &[(&str, &str, &str)]) -> World {
-        let server = Prosody::start();
-        let d = server.domain().to_string();
-        let tmp = tempfile::tempdir().expect("tmp");
-        let tz = chrono_tz::Europe::Berlin;
-        let day = (Utc::now().with_timezone(&tz) + Days::days(1)).date_naive();
-        let ymd = day.format("%Y%m%d").to_string();
-        let shown = day.format("%a %-d %b").to_string();
+        let w = world::World::start();
         for who in people {
-            server.register(who, &format!("{who}-pw"));
-            server.register(&format!("{who}.agent"), &format!("{who}.agent-pw"));
-            let dir = tmp.path().join(who);
-            attache(
-                &dir,
-                &[
-                    "init",
-                    "--timezone",
-                    "Europe/Berlin",
-                    "--jid",
-                    &format!("{who}.agent@{d}"),
-                    "--owner",
-                    &format!("{who}@{d}"),
-                    "--server",
-                    &server.server(),
-                ],
-            );
-            let mut config = std::fs::read_to_string(dir.join("config.toml")).expect("config");
-            config.push_str("\n[calendar.working_hours]\n");
-            for wd in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
-                config.push_str(&format!("{wd} = \"08:00-20:00\"\n"));
-            }
-            std::fs::write(dir.join("config.toml"), config).expect("config");
-            let mut ics = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n");
+            w.home(who);
+            w.work_every_day(who);
+            let mut events = String::new();
             for (i, (_, from, to)) in busy.iter().filter(|(w, _, _)| w == who).enumerate() {
-                let (from, to) = (from.replace(':', ""), to.replace(':', ""));
-                ics.push_str(&format!(
-                    "BEGIN:VEVENT\r\nUID:busy{i}@{who}\r\nDTSTAMP:20260101T000000Z\r\n\
-                     DTSTART;TZID=Europe/Berlin:{ymd}T{from}00\r\nDTEND;TZID=Europe/Berlin:{ymd}T{to}00\r\n\
-                     SUMMARY:Private thing\r\nEND:VEVENT\r\n"
+                events.push_str(&w.tomorrow.event(
+                    &format!("busy{i}@{who}"),
+                    from,
+                    to,
+                    &["SUMMARY:Private thing"],
                 ));
             }
-            ics.push_str("END:VCALENDAR\r\n");
-            let file = tmp.path().join(format!("{who}.ics"));
-            std::fs::write(&file, ics).expect("ics");
-            attache(&dir, &["import", file.to_str().expect("path")]);
+            w.import_ics(who, &calendar(&events));
         }
-        World {
-            server,
-            tmp,
-            ymd,
-            shown,
-        }
-    }
-
-    fn dir(&self, who: &str) -> PathBuf {
-        self.tmp.path().join(who)
+        World(w)
     }
 
     /// `who` knows `other` (and their agent), in `group` if given.
     fn knows(&self, who: &str, other: &str, group: Option<&str>) {
-        let d = self.server.domain();
-        let mut args = vec![
-            "contacts".to_string(),
-            "add".into(),
-            format!("{other}@{d}"),
-            "--name".into(),
-            capitalized(other),
-            "--agent".into(),
-            format!("{other}.agent@{d}"),
-        ];
-        if let Some(g) = group {
-            args.push("--group".into());
-            args.push(g.into());
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        attache(&self.dir(who), &args);
-    }
-
-    fn spawn(&self, who: &str) -> Agent {
-        let dir = self.dir(who);
-        let log = dir.join("agent.log");
-        let file = std::fs::File::create(&log).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_attache"))
-            .arg("--data-dir")
-            .arg(&dir)
-            .arg("run")
-            .env("ATTACHE_PASSWORD", format!("{who}.agent-pw"))
-            .env("RUST_LOG", "attache=debug,info")
-            .env_remove("ATTACHE_DATA_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn attache run");
-        Agent {
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn full(&self, user: &str) -> Jid {
-        Jid::new(&format!("{user}@{}/attache", self.server.domain())).expect("jid")
-    }
-
-    fn bare(&self, user: &str) -> Jid {
-        Jid::new(&format!("{user}@{}", self.server.domain())).expect("jid")
+        self.add_contact(who, other, group.as_slice());
     }
 
     /// The UIDs and SEQUENCEs of `who`'s exported events whose summary is `summary`.
@@ -169,42 +70,6 @@ impl World {
     }
 }
 
-fn capitalized(name: &str) -> String {
-    let mut c = name.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
-}
-
-/// Sends `text` to the owner's agent and returns the first reply that
-/// `wanted` accepts, within `within`.
-async fn conversation(
-    owner: &mut TestClient,
-    agent: &Jid,
-    text: Option<&str>,
-    wanted: impl Fn(&str) -> bool,
-    within: Duration,
-    log: &Agent,
-) -> String {
-    if let Some(text) = text {
-        owner.say(agent, text).await;
-    }
-    let deadline = Instant::now() + within;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let Some((_, body)) = owner.next_message(Duration::from_secs(1)).await {
-            if wanted(&body) {
-                return body;
-            }
-            seen.push(body);
-        }
-    }
-    panic!(
-        "no wanted reply to {text:?}; got {seen:?}\nagent log:\n{}",
-        log.log()
-    )
-}
-
 #[tokio::test]
 async fn three_people_are_booked_at_the_earliest_common_time_in_every_calendar() {
     // Bob is busy 08:00–09:00 and Carol 09:00–09:30 tomorrow: the earliest
@@ -220,8 +85,7 @@ async fn three_people_are_booked_at_the_earliest_common_time_in_every_calendar()
     let bob = w.spawn("bob");
     let carol = w.spawn("carol");
     let alice = w.spawn("alice");
-    let mut owner = TestClient::login(&w.server, &w.bare("alice").to_string(), "alice-pw").await;
-    owner.wait_for_agent(&w.full("alice.agent"), &alice).await;
+    let mut owner = w.owner("alice", &alice).await;
     owner.wait_for_agent(&w.full("bob.agent"), &bob).await;
     owner.wait_for_agent(&w.full("carol.agent"), &carol).await;
     let agent = w.bare("alice.agent");
@@ -233,7 +97,7 @@ async fn three_people_are_booked_at_the_earliest_common_time_in_every_calendar()
             Some(&format!("free {who} tomorrow")),
             |b| b.contains("level busy"),
             Duration::from_secs(30),
-            &alice,
+            &[&alice],
         )
         .await;
     }
@@ -244,7 +108,7 @@ async fn three_people_are_booked_at_the_earliest_common_time_in_every_calendar()
         Some("meet bob, carol for 45m tomorrow about Design review"),
         |b| b.starts_with("Looking for a time"),
         Duration::from_secs(20),
-        &alice,
+        &[&alice],
     )
     .await;
     assert!(started.contains("Bob, Carol"), "{started}");
@@ -254,14 +118,14 @@ async fn three_people_are_booked_at_the_earliest_common_time_in_every_calendar()
         None,
         |b| b.starts_with("Booked:"),
         Duration::from_secs(60),
-        &alice,
+        &[&alice],
     )
     .await;
     assert_eq!(
         booked,
         format!(
             "Booked: Design review, {} 09:30–10:15 with Bob, Carol.",
-            w.shown
+            w.tomorrow.shown
         )
     );
 
@@ -271,7 +135,10 @@ async fn three_people_are_booked_at_the_earliest_common_time_in_every_calendar()
         let events = w.exported(who, "Design review");
         assert_eq!(events.len(), 1, "{who}: {events:?}");
         let (uid, sequence, start) = &events[0];
-        assert!(start.contains(&format!("{}T", w.ymd)), "{who}: {start}");
+        assert!(
+            start.contains(&format!("{}T", w.tomorrow.ymd)),
+            "{who}: {start}"
+        );
         assert_eq!(sequence, "0", "{who}");
         uids.push(uid.clone());
     }
@@ -290,25 +157,6 @@ async fn three_people_are_booked_at_the_earliest_common_time_in_every_calendar()
 const NS: &str = attache::negotiate::NS;
 
 impl World {
-    /// Tomorrow at `hhmm` Berlin time, as the protocol writes instants.
-    fn at(&self, hhmm: &str) -> String {
-        self.at_on(0, hhmm)
-    }
-
-    /// `days` after tomorrow at `hhmm` Berlin time.
-    fn at_on(&self, days: u64, hhmm: &str) -> String {
-        let day = chrono::NaiveDate::parse_from_str(&self.ymd, "%Y%m%d").expect("day")
-            + chrono::Days::new(days);
-        let time = chrono::NaiveTime::parse_from_str(hhmm, "%H:%M").expect("time");
-        day.and_time(time)
-            .and_local_timezone(chrono_tz::Europe::Berlin)
-            .single()
-            .expect("an unambiguous local time")
-            .with_timezone(&Utc)
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string()
-    }
-
     /// Starts `attendee`'s agent, which knows each of `organizers` (in the
     /// group given; by the default policy `team` sees busy time and may
     /// propose meetings), and logs a test client in as each organizer's agent.
@@ -419,7 +267,7 @@ async fn a_busy_attendee_counters_only_for_organizers_who_may_see_free_slots() {
         (it.next().expect("alice"), it.next().expect("dave"))
     };
     let to = w.full("carol.agent");
-    let busy_slot = (w.at("09:00"), w.at("09:30"));
+    let busy_slot = (w.tomorrow.at("09:00"), w.tomorrow.at("09:30"));
     let slot = (busy_slot.0.as_str(), busy_slot.1.as_str());
 
     let declined = result_of(
@@ -437,7 +285,7 @@ async fn a_busy_attendee_counters_only_for_organizers_who_may_see_free_slots() {
     let counter = counter_of(&declined);
     assert_eq!(
         counter,
-        Some((w.at("10:00"), w.at("10:30"))),
+        Some((w.tomorrow.at("10:00"), w.tomorrow.at("10:30"))),
         "{declined:?}"
     );
 
@@ -470,7 +318,7 @@ async fn a_busy_attendee_counters_only_for_organizers_who_may_see_free_slots() {
 
     // A counter stays inside the hours Alice's free/busy rule shows (Carol's
     // working hours, 08–20): busy until 20:00, so the next morning.
-    let late = (w.at("19:30"), w.at("20:00"));
+    let late = (w.tomorrow.at("19:30"), w.tomorrow.at("20:00"));
     let declined = result_of(
         set(
             &mut alice,
@@ -488,7 +336,7 @@ async fn a_busy_attendee_counters_only_for_organizers_who_may_see_free_slots() {
     );
     assert_eq!(
         counter_of(&declined),
-        Some((w.at_on(1, "08:00"), w.at_on(1, "08:30"))),
+        Some((w.tomorrow.at_on(1, "08:00"), w.tomorrow.at_on(1, "08:30"))),
         "{declined:?}"
     );
 
@@ -518,8 +366,8 @@ async fn two_organizers_racing_for_one_slot_get_exactly_one_booking() {
         (("14:15", "14:45"), ("14:00", "14:30")),
     ];
     for (round, (a_slot, c_slot)) in races.iter().enumerate() {
-        let a = (w.at(a_slot.0), w.at(a_slot.1));
-        let c = (w.at(c_slot.0), w.at(c_slot.1));
+        let a = (w.tomorrow.at(a_slot.0), w.tomorrow.at(a_slot.1));
+        let c = (w.tomorrow.at(c_slot.0), w.tomorrow.at(c_slot.1));
         let (ma, mc) = (format!("race{round}-a@test"), format!("race{round}-c@test"));
         let (sa, sc) = (format!("Race {round} A"), format!("Race {round} C"));
         let (expires, id) = (in_secs(300), format!("h{round}"));
@@ -583,8 +431,8 @@ async fn a_lapsed_hold_frees_the_slot_and_its_late_confirm_is_refused() {
     };
     let to = w.full("bob.agent");
     let (taken, free) = (
-        (w.at("11:00"), w.at("11:30")),
-        (w.at("15:00"), w.at("15:30")),
+        (w.tomorrow.at("11:00"), w.tomorrow.at("11:30")),
+        (w.tomorrow.at("15:00"), w.tomorrow.at("15:30")),
     );
     let slot = (taken.0.as_str(), taken.1.as_str());
     let short = in_secs(3);
@@ -669,7 +517,7 @@ async fn replayed_holds_and_confirms_get_the_same_answer_and_book_once() {
         .await;
     let mut alice = clients.pop().expect("alice");
     let to = w.full("bob.agent");
-    let slot = (w.at("13:00"), w.at("13:30"));
+    let slot = (w.tomorrow.at("13:00"), w.tomorrow.at("13:30"));
     let hold = hold_xml(
         "r1",
         "replay@test",
@@ -686,7 +534,7 @@ async fn replayed_holds_and_confirms_get_the_same_answer_and_book_once() {
     let other = hold_xml(
         "r1",
         "replay@test",
-        (&w.at("16:00"), &w.at("16:30")),
+        (&w.tomorrow.at("16:00"), &w.tomorrow.at("16:30")),
         &in_secs(300),
         "Replay",
     );
@@ -812,11 +660,10 @@ async fn an_organizer_books_the_counter_proposal_of_a_busy_attendee() {
     let d = w.server.domain().to_string();
     // Bob's "agent" is online before Alice's and approves her subscription.
     let bob = TestClient::login(&w.server, &format!("bob.agent@{d}"), "bob.agent-pw").await;
-    let counter = (w.at("15:00"), w.at("15:30"));
+    let counter = (w.tomorrow.at("15:00"), w.tomorrow.at("15:30"));
     let fake = tokio::spawn(counter_playing_attendee(bob, counter.clone()));
     let alice = w.spawn("alice");
-    let mut owner = TestClient::login(&w.server, &w.bare("alice").to_string(), "alice-pw").await;
-    owner.wait_for_agent(&w.full("alice.agent"), &alice).await;
+    let mut owner = w.owner("alice", &alice).await;
     let agent = w.bare("alice.agent");
     // Alice's agent sees Bob's agent online once the subscription is through.
     let mut started = String::new();
@@ -827,7 +674,7 @@ async fn an_organizer_books_the_counter_proposal_of_a_busy_attendee() {
             Some("meet bob for 30m tomorrow about Counter"),
             |b| b.starts_with("Looking for a time") || b.contains("offline"),
             Duration::from_secs(20),
-            &alice,
+            &[&alice],
         )
         .await;
         if started.starts_with("Looking for a time") {
@@ -842,12 +689,15 @@ async fn an_organizer_books_the_counter_proposal_of_a_busy_attendee() {
         None,
         |b| b.starts_with("Booked:") || b.starts_with("Could not book"),
         Duration::from_secs(60),
-        &alice,
+        &[&alice],
     )
     .await;
     assert_eq!(
         booked,
-        format!("Booked: Counter, {} 15:00–15:30 with Bob.", w.shown),
+        format!(
+            "Booked: Counter, {} 15:00–15:30 with Bob.",
+            w.tomorrow.shown
+        ),
         "{}",
         alice.log()
     );

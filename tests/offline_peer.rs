@@ -3,16 +3,14 @@
 //! asks as soon as Bob's agent appears (even across a restart of her own
 //! agent), or gives up at the deadline and says that instead.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::ops::Deref;
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as Days, Utc};
+use chrono::Utc;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use xmpp_parsers::jid::Jid;
 
-use crate::common::prosody::Prosody;
+use crate::common::world::{self, attache, calendar};
 use crate::xmpp_agent::{Agent, PATIENCE, TestClient};
 
 /// What Alice's agent says when it has to wait for Bob's.
@@ -33,171 +31,45 @@ struct Row {
     deadline: i64,
 }
 
-struct World {
-    server: Prosody,
-    _tmp: tempfile::TempDir,
-    alice: PathBuf,
-    bob: PathBuf,
-    /// Bob's local date tomorrow as shown in replies ("Sun 29 Nov").
-    tomorrow: String,
-}
+/// The shared world plus what this file reads from Alice's store.
+struct World(world::World);
 
-fn attache(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_attache"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("ATTACHE_DATA_DIR")
-        .env_remove("ATTACHE_PASSWORD")
-        .env_remove("ATTACHE_NOW")
-        .output()
-        .expect("run attache");
-    assert!(
-        out.status.success(),
-        "attache {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+impl Deref for World {
+    type Target = world::World;
+
+    fn deref(&self) -> &world::World {
+        &self.0
+    }
 }
 
 impl World {
     /// Alice and Bob with agents that know each other; Alice is in Bob's
     /// team (busy blocks, no titles); Bob has one meeting tomorrow 10–11.
     fn new() -> World {
-        let server = Prosody::start();
-        let d = server.domain().to_string();
-        for user in ["alice", "alice.agent", "bob", "bob.agent"] {
-            server.register(user, &format!("{user}-pw"));
-        }
-        let tmp = tempfile::tempdir().expect("tmp");
-        let alice = tmp.path().join("alice");
-        let bob = tmp.path().join("bob");
-        for (dir, who) in [(&alice, "alice"), (&bob, "bob")] {
-            attache(
-                dir,
-                &[
-                    "init",
-                    "--timezone",
-                    "Europe/Berlin",
-                    "--jid",
-                    &format!("{who}.agent@{d}"),
-                    "--owner",
-                    &format!("{who}@{d}"),
-                    "--server",
-                    &server.server(),
-                ],
-            );
-        }
-        // Bob works every day 08:00–20:00, so the test does not depend on the weekday.
-        let mut config = std::fs::read_to_string(bob.join("config.toml")).expect("config");
-        config.push_str("\n[calendar.working_hours]\n");
-        for day in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
-            config.push_str(&format!("{day} = \"08:00-20:00\"\n"));
-        }
-        std::fs::write(bob.join("config.toml"), config).expect("config");
-
-        let tz = chrono_tz::Europe::Berlin;
-        let day = (Utc::now().with_timezone(&tz) + Days::days(1)).date_naive();
-        let ymd = day.format("%Y%m%d").to_string();
-        let ics = format!(
-            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n\
-             BEGIN:VEVENT\r\nUID:review@bob\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:{ymd}T100000\r\n\
-             DTEND;TZID=Europe/Berlin:{ymd}T110000\r\nSUMMARY:Design review\r\nEND:VEVENT\r\n\
-             END:VCALENDAR\r\n"
-        );
-        let file = tmp.path().join("bob.ics");
-        std::fs::write(&file, ics).expect("ics");
-        attache(&bob, &["import", file.to_str().expect("path")]);
-
-        attache(
-            &alice,
-            &[
-                "contacts",
-                "add",
-                &format!("bob@{d}"),
-                "--name",
-                "Bob",
-                "--agent",
-                &format!("bob.agent@{d}"),
-            ],
-        );
-        attache(
-            &bob,
-            &[
-                "contacts",
-                "add",
-                &format!("alice@{d}"),
-                "--name",
-                "Alice",
-                "--agent",
-                &format!("alice.agent@{d}"),
-                "--group",
-                "team",
-            ],
-        );
-        World {
-            server,
-            _tmp: tmp,
-            alice,
-            bob,
-            tomorrow: day.format("%a %-d %b").to_string(),
-        }
-    }
-
-    fn spawn(&self, dir: &Path, who: &str) -> Agent {
-        // Appended, so a restarted agent's log follows the first one's.
-        let log = dir.join("agent.log");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_attache"))
-            .arg("--data-dir")
-            .arg(dir)
-            .arg("run")
-            .env("ATTACHE_PASSWORD", format!("{who}.agent-pw"))
-            .env("RUST_LOG", "attache=debug,info")
-            .env_remove("ATTACHE_DATA_DIR")
-            .env_remove("ATTACHE_NOW")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn attache run");
-        Agent {
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn full(&self, user: &str) -> Jid {
-        Jid::new(&format!("{user}@{}/attache", self.server.domain())).expect("jid")
-    }
-
-    fn bare(&self, user: &str) -> Jid {
-        Jid::new(&format!("{user}@{}", self.server.domain())).expect("jid")
+        let w = world::World::start();
+        w.home("alice");
+        w.home("bob");
+        w.work_every_day("bob");
+        let review = w
+            .tomorrow
+            .event("review@bob", "10:00", "11:00", &["SUMMARY:Design review"]);
+        w.import_ics("bob", &calendar(&review));
+        w.add_contact("alice", "bob", &[]);
+        w.add_contact("bob", "alice", &["team"]);
+        World(w)
     }
 
     /// Alice's agent running and her client logged in and talking to it.
     async fn alice_online(&self) -> (Agent, TestClient) {
-        let agent = self.spawn(&self.alice, "alice");
-        let mut owner = TestClient::login(
-            &self.server,
-            &format!("alice@{}", self.server.domain()),
-            "alice-pw",
-        )
-        .await;
-        owner
-            .wait_for_agent(&self.full("alice.agent"), &agent)
-            .await;
+        let agent = self.spawn("alice");
+        let owner = self.owner("alice", &agent).await;
         (agent, owner)
     }
 
     /// Alice's agent's outbox, read from its SQLite file.
     async fn outbox(&self) -> Vec<Row> {
         let options = SqliteConnectOptions::new()
-            .filename(attache::store::database_path(&self.alice))
+            .filename(attache::store::database_path(&self.dir("alice")))
             .read_only(true)
             .busy_timeout(Duration::from_secs(10));
         let mut db = SqliteConnection::connect_with(&options)
@@ -226,7 +98,7 @@ impl World {
     /// Only while Alice's agent is stopped: it is the sole writer otherwise.
     async fn let_deadlines_pass(&self) {
         let options = SqliteConnectOptions::new()
-            .filename(attache::store::database_path(&self.alice))
+            .filename(attache::store::database_path(&self.dir("alice")))
             .busy_timeout(Duration::from_secs(10));
         let mut db = SqliteConnection::connect_with(&options)
             .await
@@ -306,7 +178,7 @@ async fn ask_while_bob_is_offline(w: &World, owner: &mut TestClient, agent: &Age
 
 /// The answer Bob's policy allows Alice (team: busy blocks, no titles).
 fn assert_bobs_answer(w: &World, answer: &str) {
-    assert!(answer.contains(&w.tomorrow), "{answer}");
+    assert!(answer.contains(&w.tomorrow.shown), "{answer}");
     assert!(answer.contains("10:00–11:00"), "{answer}");
     assert!(answer.contains("level busy"), "{answer}");
     assert!(!answer.contains("Design review"), "{answer}");
@@ -314,7 +186,7 @@ fn assert_bobs_answer(w: &World, answer: &str) {
 
 /// Bob's disclosure log holds exactly one free/busy decision, by the team rule.
 fn assert_disclosed_once(w: &World) {
-    let log = attache(&w.bob, &["log"]);
+    let log = attache(&w.dir("bob"), &["log"]);
     assert_eq!(
         log.matches("freebusy: ").count(),
         1,
@@ -333,7 +205,7 @@ async fn a_question_for_an_offline_agent_is_kept_and_asked_when_it_appears() {
     let (alice, mut owner) = w.alice_online().await;
     ask_while_bob_is_offline(&w, &mut owner, &alice).await;
 
-    let _bob = w.spawn(&w.bob, "bob");
+    let _bob = w.spawn("bob");
     let answer = next_message(&mut owner, PEER_PATIENCE, "Bob's answer", &alice).await;
     assert_bobs_answer(&w, &answer);
     // Answered, and the owner told once. (The question may have gone out
@@ -365,7 +237,7 @@ async fn a_restarted_agent_still_asks_when_the_peer_appears() {
     ask_while_bob_is_offline(&w, &mut owner, &alice).await;
 
     alice.terminate_gracefully();
-    let alice = w.spawn(&w.alice, "alice");
+    let alice = w.spawn("alice");
     owner.wait_for_agent(&w.full("alice.agent"), &alice).await;
     let rows = w.outbox().await;
     assert!(
@@ -373,7 +245,7 @@ async fn a_restarted_agent_still_asks_when_the_peer_appears() {
         "kept across the restart: {rows:?}"
     );
 
-    let _bob = w.spawn(&w.bob, "bob");
+    let _bob = w.spawn("bob");
     let answer = next_message(&mut owner, PEER_PATIENCE, "Bob's answer", &alice).await;
     assert_bobs_answer(&w, &answer);
     w.outbox_until(PATIENCE, &alice, |rows| {
@@ -401,7 +273,7 @@ async fn a_question_past_its_deadline_is_given_up_and_never_sent() {
 
     alice.terminate_gracefully();
     w.let_deadlines_pass().await;
-    let alice = w.spawn(&w.alice, "alice");
+    let alice = w.spawn("alice");
     let gave_up = next_message(&mut owner, PATIENCE, "the give-up note", &alice).await;
     assert_eq!(gave_up, GAVE_UP);
     w.outbox_until(PATIENCE, &alice, |rows| {
@@ -410,7 +282,7 @@ async fn a_question_past_its_deadline_is_given_up_and_never_sent() {
     .await;
 
     // Bob's agent appears; a new question is answered, the expired one is not sent.
-    let _bob = w.spawn(&w.bob, "bob");
+    let _bob = w.spawn("bob");
     owner.say(&w.bare("alice.agent"), "free bob tomorrow").await;
     let deadline = Instant::now() + PEER_PATIENCE;
     let answer = loop {

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 pub mod prosody;
+pub mod world;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
