@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or reuse) the Python virtual environment used by the differential
-# tests: .venv in the repository root with the pins from
-# scripts/requirements-test.txt (recurring-ical-events + icalendar).
+# and interop tests: .venv in the repository root with the pins from
+# scripts/requirements-test.txt (recurring-ical-events + icalendar for the
+# oracle, slixmpp for the interop peer).
 #
 # Idempotent: when .venv already has exactly the pinned versions, it does
 # nothing but say so.  Debian's system python refuses `pip install` (PEP 668),
@@ -19,7 +20,7 @@ PY="${PYTHON:-python3}"
 say() { echo "setup-test-env: $*"; }
 
 show_versions() {
-    "$VENV/bin/python" -c 'from importlib.metadata import version as v; import recurring_ical_events; print("setup-test-env: icalendar", v("icalendar"), "/ recurring-ical-events", v("recurring-ical-events"))'
+    "$VENV/bin/python" -c 'from importlib.metadata import version as v; import recurring_ical_events, slixmpp; print("setup-test-env: icalendar", v("icalendar"), "/ recurring-ical-events", v("recurring-ical-events"), "/ slixmpp", v("slixmpp"))'
 }
 
 if ! command -v "$PY" >/dev/null 2>&1; then

@@ -148,6 +148,38 @@ async fn three_people_are_booked_at_the_earliest_common_time_in_every_calendar()
     assert!(agenda.contains("Design review"), "{agenda}");
     let log = attache(&w.dir("carol"), &["log"]);
     assert!(log.contains("propose-meeting: allow"), "{log}");
+
+    // What changed today goes to each owner's own calendar app as an iTIP
+    // REQUEST: one message on standard output, one file per meeting.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let itip = attache(&w.dir("bob"), &["export", "--since", &yesterday]);
+    assert!(itip.contains("METHOD:REQUEST\r\n"), "{itip}");
+    assert!(itip.contains(&format!("UID:{}", uids[0])), "{itip}");
+    assert_eq!(itip.matches("BEGIN:VEVENT").count(), 1, "{itip}");
+    let dir = w.dir("carol").join("itip");
+    let said = attache(
+        &w.dir("carol"),
+        &[
+            "export",
+            "--since",
+            &yesterday,
+            "--out-dir",
+            dir.to_str().expect("dir"),
+        ],
+    );
+    assert!(said.starts_with("1 file in"), "{said}");
+    let file = std::fs::read_to_string(dir.join("meeting-1.ics")).expect("meeting-1.ics");
+    assert!(
+        file.contains("METHOD:REQUEST") && file.contains("Design review"),
+        "{file}"
+    );
+    // Nothing changed after tomorrow.
+    let later = (chrono::Utc::now() + chrono::Duration::days(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_eq!(attache(&w.dir("bob"), &["export", "--since", &later]), "");
 }
 
 // ---------------------------------------------------------------------------

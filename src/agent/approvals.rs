@@ -288,6 +288,19 @@ async fn perform(
             deferred: reply_for(item, answer),
         });
     }
+    if item.action == Action::OfferTask.name()
+        && let Ok(NegotiationRequest::TaskOffer(offer)) = parse_negotiation(&payload)
+    {
+        let (answer, _) = super::handoffs::accept_offer(s, &item.peer, &offer, now).await?;
+        log_approved(s, item, Action::OfferTask, None, "task accepted", now).await;
+        return Ok(Resolution {
+            text: format!("Approved {n}: {description}. It is on your task list."),
+            deferred: reply_for(
+                item,
+                DeferredAnswer::Negotiation(NegotiationReply::TaskAnswer(answer)),
+            ),
+        });
+    }
     Ok(Resolution {
         text: format!(
             "Approved {n}, but I cannot carry out a {} request yet; they were told no.",
@@ -448,8 +461,21 @@ fn params(r: &Request) -> String {
 }
 
 /// The "no answer" reply of §14: `<declined reason='no-answer'>` for a hold,
+/// `<task-answer partstat='DECLINED' reason='no-answer'>` for a task offer,
 /// the denial's error for anything else.
 fn expired_reply(item: &PendingItem) -> Option<Deferred> {
+    if let Ok(NegotiationRequest::TaskOffer(offer)) = item
+        .payload
+        .parse::<Element>()
+        .map_err(|_| ())
+        .and_then(|p| parse_negotiation(&p).map_err(|_| ()))
+    {
+        let answer = super::handoffs::no_answer(&offer);
+        return reply_for(
+            item,
+            DeferredAnswer::Negotiation(NegotiationReply::TaskAnswer(answer)),
+        );
+    }
     let hold = item
         .payload
         .parse::<Element>()

@@ -10,7 +10,7 @@
 //!   confirms, releases, the booking, and one message to the owner),
 //!   persisting the machine after every step.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -30,15 +30,18 @@ use crate::negotiate::meeting::{
     SlotRules,
 };
 use crate::negotiate::messages::{
-    self, DeclineReason, Declined, Held, Hold, MeetingAck, MeetingRef, NegotiationReply,
-    NegotiationRequest, Uid, parse_negotiation, parse_negotiation_reply,
+    self, DeclineReason, Declined, DeferredAnswer, DeferredReply, Held, Hold, MeetingAck,
+    MeetingRef, NegotiationReply, NegotiationRequest, Uid, parse_negotiation,
+    parse_negotiation_reply,
 };
 use crate::negotiate::wire::{
     FreebusyQuery, NS, ProtocolError, RequestId, parse_reply, request_element,
 };
 use crate::policy::{Action, Disclosure, Level, Outcome, Request};
 use crate::store::{BookOutcome, CancelOutcome, HoldOutcome, HoldRequest, NewMeeting, NewPending};
-use crate::xmpp::{BareJid, DefinedCondition, FullJid, IqAnswer, IqKind, Jid, Outbox, XmppError};
+use crate::xmpp::{
+    BareJid, DefinedCondition, FullJid, IqAnswer, IqKind, Jid, Outbox, Outgoing, XmppError,
+};
 
 /// The longest an attendee keeps a slot for an organizer, whatever it asks.
 pub const MAX_HOLD: Duration = Duration::minutes(10);
@@ -135,7 +138,9 @@ pub async fn answer_meeting(
             };
             let mut decided = turn.decide(&meeting_request(peer, slot), now).await?;
             let (reply, notice) = match decided.decision.outcome {
-                Outcome::Allow => {
+                // Under `ask` the hold itself was the owner's approval (§14):
+                // confirming it asks nothing new.
+                Outcome::Allow | Outcome::Ask { .. } => {
                     decided.also_disclosed(&format!("confirm: {}", span(slot)));
                     match s
                         .store
@@ -164,9 +169,7 @@ pub async fn answer_meeting(
                         }
                     }
                 }
-                Outcome::Ask { .. } | Outcome::Deny => {
-                    (PeerReply::Error(ProtocolError::NotPermitted), None)
-                }
+                Outcome::Deny => (PeerReply::Error(ProtocolError::NotPermitted), None),
                 Outcome::RateLimited => (PeerReply::Error(rate_limited(&decided)), None),
             };
             remember_and_record(turn, decided, peer, &id, &digest, &reply).await?;
@@ -245,14 +248,11 @@ pub async fn answer_meeting(
             );
             Ok((PeerReply::Ack, Some(text)))
         }
-        NegotiationRequest::TaskOffer(_)
+        task @ (NegotiationRequest::TaskOffer(_)
         | NegotiationRequest::TaskStatus(_)
-        | NegotiationRequest::TaskCancel(_) => Ok((
-            PeerReply::Error(ProtocolError::Unsupported(
-                "task handoff (§13) is not implemented by this agent yet".into(),
-            )),
-            None,
-        )),
+        | NegotiationRequest::TaskCancel(_)) => {
+            super::handoffs::answer_task(s, turn, peer, &id, &digest, payload, task, now).await
+        }
     }
 }
 
@@ -398,7 +398,7 @@ fn meeting_request(peer: &str, slot: TimeRange) -> Request {
     }
 }
 
-fn rate_limited(decided: &super::Decided) -> ProtocolError {
+pub(crate) fn rate_limited(decided: &super::Decided) -> ProtocolError {
     ProtocolError::RateLimited {
         retry_after: decided
             .decision
@@ -410,7 +410,7 @@ fn rate_limited(decided: &super::Decided) -> ProtocolError {
 }
 
 /// Logs the decision and remembers a successful reply for replay, in one write.
-async fn remember_and_record(
+pub(crate) async fn remember_and_record(
     turn: super::Turn<'_>,
     decided: super::Decided,
     peer: &str,
@@ -442,7 +442,7 @@ fn summary_text(summary: Option<&str>) -> String {
 }
 
 /// How the owner calls the peer agent's owner (or its JID).
-fn peer_name(s: &Services, peer: &str) -> String {
+pub(crate) fn peer_name(s: &Services, peer: &str) -> String {
     let snapshot = s.live.snapshot();
     crate::policy::resolve_peer(peer, &snapshot.contacts)
         .map(|c| render::sanitize(&c.name))
@@ -473,6 +473,22 @@ enum Msg {
         event: Event,
     },
     Tick,
+    /// The owner's `cancel`, `move` or `decline` (see [`MeetingChange`]).
+    Change {
+        change: MeetingChange,
+        now: DateTime<Utc>,
+        reply: tokio::sync::oneshot::Sender<String>,
+    },
+    /// A chat message from a person with an open proposal (§15).
+    Chat {
+        person: String,
+        body: String,
+    },
+    /// A deferred `<reply>` (§14) from an attendee agent.
+    Late {
+        agent: String,
+        reply: DeferredReply,
+    },
 }
 
 /// Online resources of the peers we see, by bare JID (shared with the runtime).
@@ -482,6 +498,9 @@ pub type Presence = Arc<Mutex<HashMap<BareJid, BTreeSet<FullJid>>>>;
 #[derive(Clone)]
 pub struct Negotiator {
     tx: mpsc::Sender<Msg>,
+    /// Who has a chat proposal open, shared with the worker so that the
+    /// runtime can tell at once whether a stranger's message is an answer.
+    chats: Chats,
 }
 
 impl Negotiator {
@@ -489,13 +508,20 @@ impl Negotiator {
     /// earlier run (a crash, a restart) are resumed from their saved state.
     pub fn spawn(s: Services, outbox: Outbox, presence: Presence) -> Self {
         let (tx, rx) = mpsc::channel(256);
-        let me = Self { tx: tx.clone() };
+        let chats = Chats::default();
+        let me = Self {
+            tx: tx.clone(),
+            chats: chats.clone(),
+        };
         let worker = Worker {
             s,
             outbox,
             presence,
             tx,
             live: HashMap::new(),
+            moves: HashMap::new(),
+            chats,
+            asked_holds: HashMap::new(),
         };
         tokio::spawn(worker.run(rx));
         me
@@ -517,6 +543,84 @@ impl Negotiator {
     pub async fn tick(&self) {
         let _ = self.tx.send(Msg::Tick).await;
     }
+
+    /// Takes a chat message from `person` (a bare JID that is not the
+    /// owner) when it may answer one of our proposals (§15): true when the
+    /// person has a proposal open, so the message is theirs to answer and
+    /// must not be refused; false when it is none of the negotiator's business.
+    pub async fn chat_reply(&self, person: &BareJid, body: &str) -> bool {
+        let key = person.as_str().to_ascii_lowercase();
+        let open = lock(&self.chats.0)
+            .get(&key)
+            .is_some_and(|c| c.open.is_some());
+        if !open {
+            return false;
+        }
+        let msg = Msg::Chat {
+            person: key,
+            body: body.to_string(),
+        };
+        self.tx.send(msg).await.is_ok()
+    }
+
+    /// Hands over an attendee agent's deferred answer to one of our holds
+    /// (§14: its owner approved, denied or let the question expire). The
+    /// negotiation it belongs to is found by the hold's request-id, or by the
+    /// meeting and sequence it names; answers for finished negotiations or
+    /// earlier rounds change nothing.
+    pub async fn late_answer(&self, agent: &BareJid, reply: DeferredReply) {
+        let msg = Msg::Late {
+            agent: agent.as_str().to_ascii_lowercase(),
+            reply,
+        };
+        let _ = self.tx.send(msg).await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// People without an agent (§15)
+
+/// Chat proposals by person (lower-cased bare JID).
+#[derive(Clone, Default)]
+struct Chats(Arc<Mutex<HashMap<String, PersonChats>>>);
+
+/// One person's proposals: at most one open at a time, the rest wait.
+#[derive(Default)]
+struct PersonChats {
+    open: Option<ChatProposal>,
+    queued: VecDeque<ChatProposal>,
+    /// Meetings (uid) whose proposal this person saw and answered yes to,
+    /// or saw without answering: a release or confirm is worth telling them.
+    told: BTreeSet<String>,
+}
+
+#[derive(Clone)]
+struct ChatProposal {
+    uid: String,
+    /// The attendee key the negotiation uses ([`Attendee::person`]).
+    attendee: String,
+    slot: TimeRange,
+    /// Unclear answers so far: one gets a clarification, two count as no.
+    unclear: u8,
+}
+
+/// What a person's chat answer means (§15): leading and trailing
+/// whitespace and a trailing `.` or `!` ignored, case-insensitive.
+fn read_yes_no(body: &str) -> Option<bool> {
+    let t = body
+        .trim()
+        .trim_end_matches(['.', '!'])
+        .trim()
+        .to_lowercase();
+    match t.as_str() {
+        "yes" | "y" | "ok" => Some(true),
+        "no" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 struct Worker {
@@ -525,6 +629,14 @@ struct Worker {
     presence: Presence,
     tx: mpsc::Sender<Msg>,
     live: HashMap<String, Negotiation>,
+    /// Meetings being moved (uid → the booked time they keep if it fails).
+    moves: HashMap<String, TimeRange>,
+    chats: Chats,
+    /// Holds sent, by request-id → (meeting, attendee, slot): a deferred
+    /// answer (§14) names only the request-id when it is an error. In
+    /// memory: after a restart answers are matched by the meeting they name
+    /// or, for errors, by the one negotiation the agent takes part in.
+    asked_holds: HashMap<String, (String, String, TimeRange)>,
 }
 
 impl Worker {
@@ -538,6 +650,10 @@ impl Worker {
                     let _ = reply.send(result);
                 }
                 Msg::Event { uid, event } => self.step(&uid, event, now).await,
+                Msg::Change { change, now, reply } => {
+                    let text = self.change(change, now).await;
+                    let _ = reply.send(text);
+                }
                 Msg::Tick => {
                     let due: Vec<String> = self
                         .live
@@ -549,6 +665,8 @@ impl Worker {
                         self.step(&uid, Event::Tick, now).await;
                     }
                 }
+                Msg::Chat { person, body } => self.on_chat(&person, &body, now).await,
+                Msg::Late { agent, reply } => self.on_late_answer(&agent, reply, now).await,
             }
         }
     }
@@ -575,6 +693,7 @@ impl Worker {
             match serde_json::from_str::<Negotiation>(state) {
                 Ok(n) => {
                     info!(meeting = %m.uid, "resuming a negotiation after a restart");
+                    self.reopen_chats(&m.uid, &n);
                     self.live.insert(m.uid.clone(), n);
                     // Whatever was in flight is lost with the old process:
                     // time decides (answers that do not come count as none).
@@ -684,6 +803,10 @@ impl Worker {
         }
         if n.is_done() {
             self.live.remove(uid);
+            self.asked_holds.retain(|_, (u, _, _)| u != uid);
+            for person in self.forget_chats(uid) {
+                self.next_chat(&person).await;
+            }
         }
     }
 
@@ -774,6 +897,10 @@ impl Worker {
                     summary: summary.clone(),
                     attendees: self.wire_attendees(uid),
                 };
+                self.asked_holds.insert(
+                    hold.request_id.to_string(),
+                    (uid.to_string(), attendee.clone(), slot),
+                );
                 let payload = messages::hold_element(&hold);
                 self.ask(uid, agent, IqKind::Set, payload, move |answer| {
                     Event::HoldAnswer {
@@ -834,16 +961,24 @@ impl Worker {
                 self.tell(agent, messages::cancel_element(&cancel));
                 None
             }
-            Effect::ChatProposal { attendee, .. } => {
-                // People without an agent are not asked yet (§15): the
-                // negotiation hears "no" rather than waiting for nothing.
-                Some(Event::ChatAnswer {
-                    attendee,
-                    yes: false,
-                })
+            Effect::ChatProposal { attendee, slot } => {
+                self.propose_by_chat(uid, attendee, slot).await;
+                None
             }
-            Effect::ChatConfirm { .. } | Effect::ChatRelease { .. } => None,
+            Effect::ChatConfirm { attendee, slot } => {
+                self.close_chat(uid, &attendee, slot, true).await;
+                None
+            }
+            Effect::ChatRelease { attendee, slot } => {
+                self.close_chat(uid, &attendee, slot, false).await;
+                None
+            }
             Effect::Notify(outcome) => {
+                // A move that ends keeps the meeting booked either way.
+                if let Some(from) = self.moves.remove(uid) {
+                    self.finish_move(uid, from, &outcome).await;
+                    return None;
+                }
                 let status = match &outcome {
                     MeetingOutcome::Booked { .. } => MeetingStatus::Booked,
                     MeetingOutcome::Failed { .. } => MeetingStatus::Failed,
@@ -951,6 +1086,775 @@ impl Worker {
             .unwrap_or_else(|p| p.into_inner())
             .get(&bare)
             .and_then(|set| set.iter().next().cloned())
+    }
+}
+
+/// The organizer's side of §15 (people asked by chat) and of §14 (answers
+/// that come later), kept apart from the effect loop above.
+impl Worker {
+    /// Proposes `slot` to a person by chat, or queues it behind the
+    /// proposal they have open (one at a time, §15).
+    async fn propose_by_chat(&mut self, uid: &str, attendee: String, slot: TimeRange) {
+        let key = attendee.to_ascii_lowercase();
+        let proposal = ChatProposal {
+            uid: uid.to_string(),
+            attendee,
+            slot,
+            unclear: 0,
+        };
+        let send_now = {
+            let mut chats = lock(&self.chats.0);
+            let person = chats.entry(key.clone()).or_default();
+            // A new round of the same meeting replaces its earlier proposal.
+            person.queued.retain(|p| p.uid != uid);
+            match &person.open {
+                Some(open) if open.uid != uid => {
+                    person.queued.push_back(proposal.clone());
+                    false
+                }
+                _ => {
+                    person.open = Some(proposal.clone());
+                    person.told.insert(uid.to_string());
+                    true
+                }
+            }
+        };
+        if send_now {
+            let text = self.proposal_text(&proposal);
+            self.chat(&key, text).await;
+        } else {
+            debug!(meeting = uid, "a chat proposal waits for {key}'s open one");
+        }
+    }
+
+    /// A person's answer to their open proposal.
+    async fn on_chat(&mut self, person: &str, body: &str, now: DateTime<Utc>) {
+        let answer = read_yes_no(body);
+        let (proposal, clarify) = {
+            let mut chats = lock(&self.chats.0);
+            let Some(p) = chats.get_mut(person).and_then(|c| c.open.as_mut()) else {
+                return;
+            };
+            match answer {
+                None if p.unclear == 0 => {
+                    p.unclear = 1;
+                    (p.clone(), true)
+                }
+                _ => (p.clone(), false),
+            }
+        };
+        if clarify {
+            let text = format!(
+                "Sorry, I only understand yes or no. {}, {} — yes or no?",
+                chat_summary(self.summary_of(&proposal.uid).as_deref()),
+                render::time_range(&proposal.slot, self.s.live.owner_tz())
+            );
+            self.chat(person, text).await;
+            return;
+        }
+        // A second unclear answer counts as no (§15).
+        let yes = answer.unwrap_or(false);
+        {
+            let mut chats = lock(&self.chats.0);
+            if let Some(c) = chats.get_mut(person) {
+                c.open = None;
+                if !yes {
+                    c.told.remove(&proposal.uid);
+                }
+            }
+        }
+        info!(meeting = %proposal.uid, person, yes, "a person answered by chat");
+        self.step(
+            &proposal.uid,
+            Event::ChatAnswer {
+                attendee: proposal.attendee.clone(),
+                yes,
+            },
+            now,
+        )
+        .await;
+        self.next_chat(person).await;
+    }
+
+    /// Ends a person's proposal for meeting `uid`: `booked` says so, else
+    /// the time is off. Only people who saw the proposal hear about it.
+    async fn close_chat(&mut self, uid: &str, attendee: &str, slot: TimeRange, booked: bool) {
+        let key = attendee.to_ascii_lowercase();
+        let (told, was_open) = {
+            let mut chats = lock(&self.chats.0);
+            let Some(c) = chats.get_mut(&key) else {
+                return;
+            };
+            c.queued.retain(|p| p.uid != uid);
+            let was_open = c.open.as_ref().is_some_and(|p| p.uid == uid);
+            if was_open {
+                c.open = None;
+            }
+            (c.told.remove(uid), was_open)
+        };
+        if told || booked {
+            let tz = self.s.live.owner_tz();
+            let what = format!(
+                "{}, {}",
+                chat_summary(self.summary_of(uid).as_deref()),
+                chat_time(&slot, tz)
+            );
+            let text = if booked {
+                format!("Booked: {what}.")
+            } else {
+                format!("Never mind: {what} is off; no need to answer.")
+            };
+            self.chat(&key, text).await;
+        }
+        if was_open {
+            self.next_chat(&key).await;
+        }
+    }
+
+    /// Opens the next proposal waiting for `person`, if any.
+    async fn next_chat(&mut self, person: &str) {
+        let next = {
+            let mut chats = lock(&self.chats.0);
+            let Some(c) = chats.get_mut(person) else {
+                return;
+            };
+            if c.open.is_some() {
+                return;
+            }
+            let next = c.queued.pop_front();
+            match &next {
+                Some(p) => {
+                    c.open = Some(p.clone());
+                    c.told.insert(p.uid.clone());
+                }
+                None if c.told.is_empty() => {
+                    chats.remove(person);
+                }
+                None => {}
+            }
+            next
+        };
+        if let Some(p) = next {
+            let text = self.proposal_text(&p);
+            self.chat(person, text).await;
+        }
+    }
+
+    /// After a restart: a round in progress may be waiting for people's
+    /// chat answers. Their proposals are taken as open again (without
+    /// sending them twice) so that an answer still reaches the negotiation,
+    /// which ignores answers it no longer waits for.
+    fn reopen_chats(&mut self, uid: &str, n: &Negotiation) {
+        let Some(slot) = n.current_slot() else {
+            return;
+        };
+        let mut chats = lock(&self.chats.0);
+        for a in n.plan().attendees.iter().filter(|a| a.agent.is_none()) {
+            let person = chats.entry(a.person.to_ascii_lowercase()).or_default();
+            let proposal = ChatProposal {
+                uid: uid.to_string(),
+                attendee: a.person.clone(),
+                slot,
+                unclear: 0,
+            };
+            person.told.insert(uid.to_string());
+            if person.open.is_none() {
+                person.open = Some(proposal);
+            } else {
+                person.queued.push_back(proposal);
+            }
+        }
+    }
+
+    /// Drops whatever chat state a finished negotiation left; returns the
+    /// people whose open proposal it was (their next one may go out).
+    fn forget_chats(&mut self, uid: &str) -> Vec<String> {
+        let mut chats = lock(&self.chats.0);
+        let mut freed = Vec::new();
+        for (person, c) in chats.iter_mut() {
+            c.queued.retain(|p| p.uid != uid);
+            c.told.remove(uid);
+            if c.open.as_ref().is_some_and(|p| p.uid == uid) {
+                c.open = None;
+                freed.push(person.clone());
+            }
+        }
+        chats.retain(|_, c| c.open.is_some() || !c.queued.is_empty() || !c.told.is_empty());
+        freed
+    }
+
+    /// A deferred answer (§14) to one of our holds, fed to its negotiation
+    /// as the hold answer it stands for.
+    async fn on_late_answer(&mut self, agent: &str, reply: DeferredReply, now: DateTime<Utc>) {
+        let by_id = self.asked_holds.get(reply.request_id.as_str()).cloned();
+        let target = match (&reply.answer, by_id) {
+            (_, Some((uid, attendee, slot))) => {
+                let from_agent = self
+                    .live
+                    .get(&uid)
+                    .and_then(|n| n.plan().attendees.iter().find(|a| a.person == attendee))
+                    .and_then(|a| a.agent.as_deref())
+                    .is_some_and(|a| a.eq_ignore_ascii_case(agent));
+                from_agent.then_some((uid, attendee, slot))
+            }
+            (DeferredAnswer::Negotiation(r), None) => {
+                let (meeting, sequence) = match r {
+                    NegotiationReply::Held(h) => (h.meeting.to_string(), h.sequence),
+                    NegotiationReply::Declined(d) => (d.meeting.to_string(), d.sequence),
+                    _ => return,
+                };
+                self.live.get(&meeting).and_then(|n| {
+                    let slot = n.current_slot().filter(|_| n.sequence() == sequence)?;
+                    let a = n.plan().attendees.iter().find(|a| {
+                        a.agent
+                            .as_deref()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(agent))
+                    })?;
+                    Some((meeting.clone(), a.person.clone(), slot))
+                })
+            }
+            // An error names no meeting. After a restart its request-id is
+            // unknown; when exactly one negotiation in a round has this
+            // agent among its attendees, it is that one's (the machine
+            // ignores it unless it still waits for that attendee).
+            (DeferredAnswer::Error(_), None) => {
+                let mut rounds = self.live.iter().filter_map(|(uid, n)| {
+                    let slot = n.current_slot()?;
+                    let a = n.plan().attendees.iter().find(|a| {
+                        a.agent
+                            .as_deref()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(agent))
+                    })?;
+                    Some((uid.clone(), a.person.clone(), slot))
+                });
+                match (rounds.next(), rounds.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
+            }
+            (DeferredAnswer::Freebusy(_), None) => None,
+        };
+        let Some((uid, attendee, slot)) = target else {
+            debug!(%agent, "a deferred answer for no negotiation of ours in progress");
+            return;
+        };
+        let answer = match reply.answer {
+            DeferredAnswer::Negotiation(NegotiationReply::Held(h)) => {
+                HoldAnswer::Held { expires: h.expires }
+            }
+            DeferredAnswer::Negotiation(NegotiationReply::Declined(d)) => {
+                HoldAnswer::Declined { counter: d.counter }
+            }
+            DeferredAnswer::Error(ProtocolError::NotPermitted) => {
+                HoldAnswer::Refused(Refusal::NotPermitted)
+            }
+            DeferredAnswer::Error(ProtocolError::RateLimited { .. }) => {
+                HoldAnswer::Refused(Refusal::RateLimited)
+            }
+            DeferredAnswer::Error(_) => HoldAnswer::Declined { counter: None },
+            DeferredAnswer::Negotiation(_) | DeferredAnswer::Freebusy(_) => return,
+        };
+        self.asked_holds.remove(reply.request_id.as_str());
+        info!(meeting = %uid, %agent, "a deferred hold answer arrived");
+        self.step(
+            &uid,
+            Event::HoldAnswer {
+                attendee,
+                slot,
+                answer,
+            },
+            now,
+        )
+        .await;
+    }
+
+    fn summary_of(&self, uid: &str) -> Option<String> {
+        self.live.get(uid).map(|n| n.plan().summary.clone())
+    }
+
+    /// "Alice's agent proposes Sync, Tue 13 Jan 11:00–11:30 Europe/Berlin
+    /// (your time: Tue 13 Jan 10:00–10:30 UTC). Reply yes or no." (§15; a
+    /// contact record has no zone, so the person's time is UTC.)
+    fn proposal_text(&self, p: &ChatProposal) -> String {
+        format!(
+            "{}'s agent proposes {}, {}. Reply yes or no.",
+            self.owner_name(),
+            chat_summary(self.summary_of(&p.uid).as_deref()),
+            chat_time(&p.slot, self.s.live.owner_tz())
+        )
+    }
+
+    /// The owner as contacts know them, else their JID's local part.
+    fn owner_name(&self) -> String {
+        let owner = self.s.owner.as_str();
+        let snapshot = self.s.live.snapshot();
+        crate::policy::resolve_peer(owner, &snapshot.contacts)
+            .map(|c| render::sanitize(&c.name))
+            .unwrap_or_else(|| render::sanitize(owner.split('@').next().unwrap_or(owner)))
+    }
+
+    /// Sends a person (their bare JID) a chat message.
+    async fn chat(&self, person: &str, body: String) {
+        let Ok(to) = BareJid::new(person) else {
+            warn!(person, "not a JID; the chat message is not sent");
+            return;
+        };
+        let out = Outgoing::Chat {
+            to: Jid::from(to),
+            body,
+            thread: None,
+        };
+        if let Err(e) = self.outbox.send(out).await {
+            warn!(person, "could not send a chat message: {e}");
+        }
+    }
+}
+
+/// A meeting's summary as a person's chat shows it (cut to 60 characters, §15).
+fn chat_summary(summary: Option<&str>) -> String {
+    render::sanitize_to(summary.unwrap_or("a meeting"), 60)
+}
+
+/// A slot in the owner's zone, named, with the person's time in UTC.
+fn chat_time(slot: &TimeRange, tz: chrono_tz::Tz) -> String {
+    let utc = render::time_range(slot, chrono_tz::UTC);
+    if tz == chrono_tz::UTC {
+        format!("{utc} UTC")
+    } else {
+        format!(
+            "{} {} (your time: {utc} UTC)",
+            render::time_range(slot, tz),
+            tz.name()
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Changes to meetings already under way (`cancel`, `move`, `decline`)
+
+/// A change the owner asks for to a meeting by its short id (chat §12.5–12.7).
+#[derive(Debug, Clone)]
+pub enum MeetingChange {
+    /// `cancel N`: the organizer calls the meeting off for everyone.
+    Cancel { short_id: i64 },
+    /// `move N to WHEN`: the organizer looks for a new time with everyone,
+    /// under the same UID and SEQUENCE + 1; the old time stays until then.
+    Move {
+        short_id: i64,
+        to: crate::chat::When,
+    },
+    /// `decline N`: an attendee's owner will not come.
+    Decline { short_id: i64 },
+}
+
+impl MeetingChange {
+    fn short_id(&self) -> i64 {
+        match self {
+            MeetingChange::Cancel { short_id }
+            | MeetingChange::Move { short_id, .. }
+            | MeetingChange::Decline { short_id } => *short_id,
+        }
+    }
+}
+
+impl Negotiator {
+    /// Carries out `change`; returns what to tell the owner now (empty when
+    /// the one line follows later, once the other agents answered).
+    pub async fn change(
+        &self,
+        change: MeetingChange,
+        now: DateTime<Utc>,
+    ) -> Result<String, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Msg::Change { change, now, reply })
+            .await
+            .map_err(|_| "the negotiator stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the negotiator stopped".to_string())
+    }
+}
+
+impl Worker {
+    async fn change(&mut self, change: MeetingChange, now: DateTime<Utc>) -> String {
+        let short = change.short_id();
+        let m = match self.s.store.meeting_by_short_id(short).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return format!("There is no meeting {short}: `meetings` lists them."),
+            Err(e) => return format!("I could not read meeting {short}: {e}"),
+        };
+        let result = match change {
+            MeetingChange::Cancel { .. } => self.cancel(m, now).await,
+            MeetingChange::Move { to, .. } => self.reschedule(m, &to, now).await,
+            MeetingChange::Decline { .. } => self.decline(m, now).await,
+        };
+        result.unwrap_or_else(|e| format!("Something went wrong on my side: {e}"))
+    }
+
+    /// `cancel`: calls off a negotiation under way (releasing every hold)
+    /// and cancels the booking everywhere (§12.5).
+    async fn cancel(
+        &mut self,
+        m: crate::domain::Meeting,
+        now: DateTime<Utc>,
+    ) -> Result<String, AgentError> {
+        let title = render::sanitize(&m.summary);
+        if m.role != crate::domain::MeetingRole::Organizer {
+            return Ok(format!(
+                "{} organizes {title}, so only they can cancel it; `decline {}` tells them you won't come.",
+                peer_name(&self.s, &m.organizer),
+                m.short_id
+            ));
+        }
+        match m.status {
+            MeetingStatus::Cancelled => return Ok(format!("{title} is already cancelled.")),
+            MeetingStatus::Failed => {
+                return Ok(format!(
+                    "{title} was never booked; there is nothing to cancel."
+                ));
+            }
+            MeetingStatus::Negotiating | MeetingStatus::Booked => {}
+        }
+        let tz = self.s.live.owner_tz();
+        let mut sequence = m.sequence;
+        // A negotiation under way (a new meeting, or a move) is called off:
+        // its holds are released; the owner hears about the cancel only.
+        if let Some(n) = self.live.get_mut(&m.uid) {
+            sequence = sequence.max(i64::from(n.sequence()));
+            let effects = n.on(Event::Cancel, now);
+            for effect in effects {
+                if !matches!(effect, Effect::Notify(_)) {
+                    let _ = self.effect(&m.uid, effect, now).await;
+                }
+            }
+            self.moves.remove(&m.uid);
+            self.save(&m.uid, now).await;
+        }
+        if m.status == MeetingStatus::Negotiating {
+            self.s
+                .store
+                .cancel_meeting(&m.uid, self.s.me.as_str(), sequence, tz, now)
+                .await?;
+            return Ok(format!(
+                "Called off: {title}. I was still looking for a time; nobody was booked."
+            ));
+        }
+        let Ok(wire_uid) = Uid::parse(&m.uid) else {
+            return Ok(format!(
+                "{title} has an identifier other agents would not accept; I changed nothing."
+            ));
+        };
+        // iTIP CANCEL carries a SEQUENCE above the booked one.
+        let sequence = sequence + 1;
+        self.s
+            .store
+            .cancel_meeting(&m.uid, self.s.me.as_str(), sequence, tz, now)
+            .await?;
+        let when = m
+            .range
+            .map(|r| format!(", {}", render::time_range(&r, tz)))
+            .unwrap_or_default();
+        let attendees = self.s.store.meeting_attendees(&m.uid).await?;
+        let mut sent = Vec::new();
+        for a in attendees
+            .iter()
+            .filter(|a| a.partstat != PartStat::Declined)
+        {
+            let name = a.name.clone().unwrap_or_else(|| a.person.clone());
+            let Some(agent) = a.agent.clone() else {
+                continue;
+            };
+            let cancel = MeetingRef {
+                request_id: RequestId::generate(now),
+                meeting: wire_uid.clone(),
+                sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
+            };
+            sent.push((
+                name,
+                self.request(&agent, messages::cancel_element(&cancel)),
+            ));
+        }
+        let outbox = self.outbox.clone();
+        let owner = self.s.owner.clone();
+        tokio::spawn(async move {
+            let mut told = Vec::new();
+            let mut missed = Vec::new();
+            for (name, answer) in sent {
+                match answer.await {
+                    Answer::Result(_) => told.push(render::sanitize(&name)),
+                    Answer::Error(_) | Answer::Unreachable => missed.push(render::sanitize(&name)),
+                }
+            }
+            let mut text = format!("Cancelled: {title}{when}.");
+            if !told.is_empty() {
+                text.push_str(&format!(" Told {}.", told.join(", ")));
+            }
+            if !missed.is_empty() {
+                text.push_str(&format!(
+                    " Could not reach the agent of {}: their calendar still shows it.",
+                    missed.join(", ")
+                ));
+            }
+            super::runtime::tell_owner(&outbox, &owner, text).await;
+        });
+        Ok(String::new())
+    }
+
+    /// `move`: negotiates a new time with the same UID and SEQUENCE + 1
+    /// (§12.6); the booked time stays until the new one is confirmed.
+    async fn reschedule(
+        &mut self,
+        m: crate::domain::Meeting,
+        to: &crate::chat::When,
+        now: DateTime<Utc>,
+    ) -> Result<String, AgentError> {
+        let title = render::sanitize(&m.summary);
+        if m.role != crate::domain::MeetingRole::Organizer {
+            return Ok(format!(
+                "{} organizes {title}, so only they can move it; `decline {}` tells them you won't come.",
+                peer_name(&self.s, &m.organizer),
+                m.short_id
+            ));
+        }
+        let range = match (m.status, m.range) {
+            (MeetingStatus::Booked, Some(r)) => r,
+            (MeetingStatus::Negotiating, _) => {
+                return Ok(format!(
+                    "{title} has no time yet: I am still looking for one. `cancel {}` and meet again to change the window.",
+                    m.short_id
+                ));
+            }
+            (MeetingStatus::Cancelled, _) => return Ok(format!("{title} is cancelled.")),
+            _ => {
+                return Ok(format!(
+                    "{title} was never booked; there is nothing to move."
+                ));
+            }
+        };
+        if self.live.contains_key(&m.uid) {
+            return Ok(format!(
+                "I am already looking for a new time for {title}; wait for that, or `cancel {}`.",
+                m.short_id
+            ));
+        }
+        let s = self.s.clone();
+        let tz = s.live.owner_tz();
+        let duration = range.duration();
+        let asked = match to.slot(duration, tz).filter(|_| to.time.is_some()) {
+            Some(slot) => slot,
+            None => to.to_utc_range(tz),
+        };
+        let Some(window) =
+            TimeRange::new(asked.start.max(now), asked.end).filter(|w| w.duration() >= duration)
+        else {
+            return Ok("That time is already past; pick a later one.".into());
+        };
+        if window == range {
+            return Ok(format!("{title} is already at that time."));
+        }
+        let attendees: Vec<Attendee> = s
+            .store
+            .meeting_attendees(&m.uid)
+            .await?
+            .into_iter()
+            .filter(|a| a.partstat != PartStat::Declined)
+            .map(|a| Attendee {
+                name: a.name.clone().unwrap_or_else(|| a.person.clone()),
+                person: a.person,
+                agent: a.agent,
+                required: a.required,
+            })
+            .collect();
+        if attendees.is_empty() {
+            return Ok(format!(
+                "Everyone declined {title}; there is nobody to move it with. `cancel {}` removes it.",
+                m.short_id
+            ));
+        }
+        let Ok(sequence) = u32::try_from(m.sequence + 1) else {
+            return Ok(format!("{title} has been changed too often to move again."));
+        };
+        // The quorum the owner asked for the first time still holds.
+        let quorum = m
+            .state_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<Negotiation>(j).ok())
+            .and_then(|n| n.plan().quorum)
+            .filter(|q| *q <= attendees.len());
+        // Our own booking of this meeting does not block its new time.
+        let instances = s.live.snapshot().index.instances(window)?;
+        let own_busy = crate::calendar::availability::merge_busy_ranges(
+            instances
+                .iter()
+                .filter(|i| i.details.uid != m.uid)
+                .filter_map(|i| i.busy_status().map(|b| (i.range, b))),
+            window,
+        );
+        let settings = s.gate.settings();
+        let plan = Plan {
+            meeting: m.uid.clone(),
+            summary: m.summary.clone(),
+            sequence,
+            duration,
+            window,
+            own_busy,
+            hours: settings.working_hours.clone(),
+            tz: settings.owner_tz,
+            rules: SlotRules::from(&settings.slot_options),
+            attendees,
+            quorum,
+            max_rounds: DEFAULT_MAX_ROUNDS,
+            hold_ttl: DEFAULT_HOLD_TTL,
+            deadline: now + NEGOTIATION_DEADLINE,
+        };
+        let (negotiation, effects) = Negotiation::new(plan, now);
+        self.live.insert(m.uid.clone(), negotiation);
+        self.moves.insert(m.uid.clone(), range);
+        self.carry_out(&m.uid, effects, now).await;
+        Ok(format!(
+            "Looking for a new time for {title} ({}); it stays at {} until everyone agrees.",
+            render::days(&window, tz),
+            render::time_range(&range, tz)
+        ))
+    }
+
+    /// The owner's one line when a move ends: the meeting is at its new
+    /// time, or still at its old one and why.
+    async fn finish_move(&mut self, uid: &str, from: TimeRange, outcome: &MeetingOutcome) {
+        let tz = self.s.live.owner_tz();
+        let summary = self
+            .live
+            .get(uid)
+            .map(|n| n.plan().summary.clone())
+            .unwrap_or_else(|| "Meeting".into());
+        let title = render::sanitize(&summary);
+        let text = match outcome {
+            MeetingOutcome::Booked {
+                slot,
+                declined,
+                missing,
+                ..
+            } => {
+                let mut text = format!(
+                    "Moved: {title} from {} to {}.",
+                    render::time_range(&from, tz),
+                    render::time_range(slot, tz)
+                );
+                let names = |p: &[Party]| {
+                    p.iter()
+                        .map(|p| render::sanitize(&p.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                if !declined.is_empty() {
+                    text.push_str(&format!(" Declined: {}.", names(declined)));
+                }
+                if !missing.is_empty() {
+                    text.push_str(&format!(" No answer: {}.", names(missing)));
+                }
+                text
+            }
+            MeetingOutcome::Failed { reason } => format!(
+                "Could not move {title}: {}. It stays at {}.",
+                failure_text(reason, tz),
+                render::time_range(&from, tz)
+            ),
+        };
+        super::runtime::tell_owner(&self.outbox, &self.s.owner, text).await;
+    }
+
+    /// `decline`: our owner will not come to a meeting someone else
+    /// organizes (§12.7): the booking is cancelled here and the organizer's
+    /// agent told.
+    async fn decline(
+        &mut self,
+        m: crate::domain::Meeting,
+        now: DateTime<Utc>,
+    ) -> Result<String, AgentError> {
+        let title = render::sanitize(&m.summary);
+        if m.role == crate::domain::MeetingRole::Organizer {
+            return Ok(format!(
+                "You organize {title}: `cancel {}` calls it off for everyone.",
+                m.short_id
+            ));
+        }
+        match m.status {
+            MeetingStatus::Booked => {}
+            MeetingStatus::Cancelled => {
+                return Ok(format!("{title} is already cancelled or declined."));
+            }
+            MeetingStatus::Negotiating | MeetingStatus::Failed => {
+                return Ok(format!(
+                    "{title} is not booked; there is nothing to decline."
+                ));
+            }
+        }
+        let Ok(wire_uid) = Uid::parse(&m.uid) else {
+            return Ok(format!(
+                "{title} has an identifier other agents would not accept; I changed nothing."
+            ));
+        };
+        let tz = self.s.live.owner_tz();
+        self.s
+            .store
+            .cancel_meeting(&m.uid, &m.organizer, m.sequence, tz, now)
+            .await?;
+        let decline = MeetingRef {
+            request_id: RequestId::generate(now),
+            meeting: wire_uid,
+            sequence: u32::try_from(m.sequence).unwrap_or(u32::MAX),
+        };
+        let answer = self.request(&m.organizer, messages::decline_element(&decline));
+        let organizer = peer_name(&self.s, &m.organizer);
+        let when = m
+            .range
+            .map(|r| format!(", {}", render::time_range(&r, tz)))
+            .unwrap_or_default();
+        let outbox = self.outbox.clone();
+        let owner = self.s.owner.clone();
+        tokio::spawn(async move {
+            let told = match answer.await {
+                Answer::Result(_) => format!("{organizer}'s agent was told."),
+                Answer::Unreachable => format!(
+                    "{organizer}'s agent is offline and was not told; tell {organizer} yourself."
+                ),
+                Answer::Error(_) => format!(
+                    "{organizer}'s agent did not take the answer; tell {organizer} yourself."
+                ),
+            };
+            let text = format!("Declined: {title}{when}; removed from your calendar. {told}");
+            super::runtime::tell_owner(&outbox, &owner, text).await;
+        });
+        Ok(String::new())
+    }
+
+    /// Sends a `set` to `agent` and waits for its answer in the returned
+    /// future (which does not hold the worker).
+    fn request(
+        &self,
+        agent: &str,
+        payload: Element,
+    ) -> impl std::future::Future<Output = Answer> + Send + 'static {
+        let to = self.online_resource(agent);
+        let outbox = self.outbox.clone();
+        let agent = agent.to_string();
+        async move {
+            let Some(full) = to else {
+                return Answer::Unreachable;
+            };
+            match outbox
+                .query(Some(Jid::from(full)), IqKind::Set, payload, PEER_TIMEOUT)
+                .await
+            {
+                Ok(IqAnswer::Result(el)) => Answer::Result(el),
+                Ok(IqAnswer::Error(e)) => Answer::Error(PeerError::from(&e)),
+                Err(e) => {
+                    debug!("a request to {agent} got no answer: {e}");
+                    Answer::Unreachable
+                }
+            }
+        }
     }
 }
 
@@ -1072,43 +1976,47 @@ pub fn outcome_text(summary: &str, outcome: &MeetingOutcome, tz: chrono_tz::Tz) 
             text
         }
         MeetingOutcome::Failed { reason } => {
-            let why = match reason {
-                FailureReason::NoCommonTime {
-                    earliest_outside: Some(slot),
-                } => format!(
-                    "no common time in working hours; earliest outside them is {}",
-                    render::time_range(slot, tz)
-                ),
-                FailureReason::NoCommonTime {
-                    earliest_outside: None,
-                } => "no common time in the window I searched".into(),
-                FailureReason::AttendeeUnreachable { name, .. } => {
-                    format!("{}'s agent is offline", render::sanitize(name))
-                }
-                FailureReason::NoAnswer { name, .. } => {
-                    format!("{} did not answer in time", render::sanitize(name))
-                }
-                FailureReason::Refused { name, why, .. } => match why {
-                    Refusal::NotPermitted => format!(
-                        "{}'s agent does not take meeting proposals from you",
-                        render::sanitize(name)
-                    ),
-                    Refusal::RateLimited => format!(
-                        "{}'s agent has had too many requests from you; try later",
-                        render::sanitize(name)
-                    ),
-                },
-                FailureReason::QuorumImpossible { needed, reachable } => {
-                    format!("only {reachable} attendees can be reached and the quorum is {needed}")
-                }
-                FailureReason::RoundsExhausted { tried } => {
-                    format!("{} times tried, none suited everyone", tried.len())
-                }
-                FailureReason::DeadlinePassed => "it took too long".into(),
-                FailureReason::Cancelled => "you called it off".into(),
-            };
-            format!("Could not book {title}: {why}.")
+            format!("Could not book {title}: {}.", failure_text(reason, tz))
         }
+    }
+}
+
+/// Why a negotiation ended without a booking, as the owner reads it.
+fn failure_text(reason: &FailureReason, tz: chrono_tz::Tz) -> String {
+    match reason {
+        FailureReason::NoCommonTime {
+            earliest_outside: Some(slot),
+        } => format!(
+            "no common time in working hours; earliest outside them is {}",
+            render::time_range(slot, tz)
+        ),
+        FailureReason::NoCommonTime {
+            earliest_outside: None,
+        } => "no common time in the window I searched".into(),
+        FailureReason::AttendeeUnreachable { name, .. } => {
+            format!("{}'s agent is offline", render::sanitize(name))
+        }
+        FailureReason::NoAnswer { name, .. } => {
+            format!("{} did not answer in time", render::sanitize(name))
+        }
+        FailureReason::Refused { name, why, .. } => match why {
+            Refusal::NotPermitted => format!(
+                "{}'s agent does not take meeting proposals from you",
+                render::sanitize(name)
+            ),
+            Refusal::RateLimited => format!(
+                "{}'s agent has had too many requests from you; try later",
+                render::sanitize(name)
+            ),
+        },
+        FailureReason::QuorumImpossible { needed, reachable } => {
+            format!("only {reachable} attendees can be reached and the quorum is {needed}")
+        }
+        FailureReason::RoundsExhausted { tried } => {
+            format!("{} times tried, none suited everyone", tried.len())
+        }
+        FailureReason::DeadlinePassed => "it took too long".into(),
+        FailureReason::Cancelled => "you called it off".into(),
     }
 }
 
@@ -1173,5 +2081,45 @@ mod tests {
         };
         let text = outcome_text("x\u{202e}y", &booked, TZ);
         assert!(!text.contains('\n') && !text.contains('\u{202e}'), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod chat_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn people_answer_yes_or_no_in_a_few_spellings() {
+        for yes in ["yes", "Y", " OK ", "Yes.", "yes!", "YES"] {
+            assert_eq!(read_yes_no(yes), Some(true), "{yes:?}");
+        }
+        for no in ["no", "N", "No.", " no! "] {
+            assert_eq!(read_yes_no(no), Some(false), "{no:?}");
+        }
+        for unclear in ["maybe", "", "yes no", "nope", "okay?", "y e s"] {
+            assert_eq!(read_yes_no(unclear), None, "{unclear:?}");
+        }
+    }
+
+    #[test]
+    fn a_proposal_names_the_owners_zone_and_the_persons_time() {
+        let start = Utc
+            .with_ymd_and_hms(2026, 1, 13, 10, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let slot = TimeRange {
+            start,
+            end: start + Duration::minutes(30),
+        };
+        assert_eq!(
+            chat_time(&slot, chrono_tz::Europe::Berlin),
+            "Tue 13 Jan 11:00–11:30 Europe/Berlin (your time: Tue 13 Jan 10:00–10:30 UTC)"
+        );
+        assert_eq!(
+            chat_time(&slot, chrono_tz::UTC),
+            "Tue 13 Jan 10:00–10:30 UTC"
+        );
+        assert_eq!(chat_summary(Some(&"x".repeat(100))).chars().count(), 60);
     }
 }

@@ -6,6 +6,7 @@
 pub mod approvals;
 pub mod books;
 pub mod gatekeeper;
+pub mod handoffs;
 pub mod live;
 pub mod meetings;
 pub mod owner;

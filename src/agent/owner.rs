@@ -38,6 +38,10 @@ pub struct Outcome {
     pub subscribe: Vec<String>,
     /// A meeting to negotiate (`meet …`).
     pub meeting: Option<MeetingOrder>,
+    /// A change to a meeting (`cancel`, `move`, `decline`), for the negotiator.
+    pub change: Option<super::meetings::MeetingChange>,
+    /// Task offers, statuses and cancels for other agents (§13).
+    pub task_messages: Vec<super::handoffs::TaskMessage>,
 }
 
 impl Outcome {
@@ -191,14 +195,53 @@ impl Desk<'_> {
                     render::sanitize(&id.0)
                 )),
                 Some(n) => match self.store.complete_task(n, now).await {
-                    Ok(t) => Outcome::say(format!(
-                        "Done: {} {}",
-                        t.id,
-                        render::sanitize(&t.task.summary)
-                    )),
+                    Ok(t) => Outcome {
+                        reply: format!("Done: {} {}", t.id, render::sanitize(&t.task.summary)),
+                        // A task from another agent: its agent hears it (§13.2).
+                        task_messages: super::handoffs::completed(self.store, n, now).await?,
+                        ..Outcome::default()
+                    },
                     Err(crate::error::StoreError::NotFound(m)) => Outcome::say(m),
                     Err(e) => return Err(e.into()),
                 },
+            },
+            Command::Handoff { id, to, note } => match id.number() {
+                None => Outcome::say(format!(
+                    "'{}' is not a task id: `tasks` lists them.",
+                    render::sanitize(&id.0)
+                )),
+                Some(n) => {
+                    let (reply, task_messages) = super::handoffs::handoff(
+                        self.store,
+                        &snapshot.contacts,
+                        tz,
+                        n,
+                        &to,
+                        note,
+                        now,
+                    )
+                    .await?;
+                    Outcome {
+                        reply,
+                        task_messages,
+                        ..Outcome::default()
+                    }
+                }
+            },
+            Command::Takeback { id } => match id.number() {
+                None => Outcome::say(format!(
+                    "'{}' is not a task id: `tasks` lists them.",
+                    render::sanitize(&id.0)
+                )),
+                Some(n) => {
+                    let (reply, task_messages) =
+                        super::handoffs::takeback(self.store, &snapshot.contacts, n, now).await?;
+                    Outcome {
+                        reply,
+                        task_messages,
+                        ..Outcome::default()
+                    }
+                }
             },
             Command::Meet(m) => meeting_order(&m, &snapshot.contacts, now, tz),
             Command::Pending => Outcome::say(super::approvals::list(self.store, tz, now).await?),
@@ -208,12 +251,82 @@ impl Desk<'_> {
             Command::Approve { .. } | Command::Deny { .. } => Outcome::say(
                 "I am not connected yet, so I cannot send your answer; try again in a moment.",
             ),
-            other => Outcome::say(format!(
-                "`{}` is not available in this version yet: this agent answers free/busy questions; \
-                 meetings, handoffs and approvals come next. Send `help` for what works now.",
-                other.name()
-            )),
+            Command::Meetings => Outcome::say(self.meeting_list(&snapshot.contacts, now).await?),
+            Command::Cancel { id } => meeting_change(&id, |short_id| {
+                super::meetings::MeetingChange::Cancel { short_id }
+            }),
+            Command::Move { id, to } => meeting_change(&id, |short_id| {
+                super::meetings::MeetingChange::Move { short_id, to }
+            }),
+            Command::Decline { id } => meeting_change(&id, |short_id| {
+                super::meetings::MeetingChange::Decline { short_id }
+            }),
         })
+    }
+}
+
+/// A `cancel`/`move`/`decline` for the negotiator, or why `id` names no meeting.
+fn meeting_change(
+    id: &chat::ItemId,
+    change: impl FnOnce(i64) -> super::meetings::MeetingChange,
+) -> Outcome {
+    match id.number() {
+        None => Outcome::say(format!(
+            "'{}' is not a meeting id: `meetings` lists them.",
+            render::sanitize(&id.0)
+        )),
+        Some(n) => Outcome {
+            change: Some(change(n)),
+            ..Outcome::default()
+        },
+    }
+}
+
+impl Desk<'_> {
+    /// `meetings`: the ones being negotiated and the booked ones still ahead,
+    /// with the people in them as the owner calls them.
+    async fn meeting_list(
+        &self,
+        contacts: &[Contact],
+        now: DateTime<Utc>,
+    ) -> Result<String, AgentError> {
+        let tz = self.live.owner_tz();
+        let name_of = |jid: &str| {
+            contacts
+                .iter()
+                .find(|c| c.is_known_as(jid))
+                .map(|c| c.name.clone())
+        };
+        let mut items = Vec::new();
+        for meeting in self.store.meetings(now).await? {
+            let organizer = (meeting.role == crate::domain::MeetingRole::Attendee)
+                .then(|| name_of(&meeting.organizer).unwrap_or_else(|| meeting.organizer.clone()));
+            // An attendee's copy lists everyone by JID, the owner and the
+            // organizer included: the organizer's name says enough.
+            let with = if organizer.is_some() {
+                Vec::new()
+            } else {
+                self.store
+                    .meeting_attendees(&meeting.uid)
+                    .await?
+                    .into_iter()
+                    .map(|a| {
+                        let name = a
+                            .name
+                            .clone()
+                            .or_else(|| name_of(&a.person))
+                            .unwrap_or_else(|| a.person.clone());
+                        (name, a.partstat)
+                    })
+                    .collect()
+            };
+            items.push(render::MeetingListing {
+                meeting,
+                with,
+                organizer,
+            });
+        }
+        Ok(render::meetings(&items, tz))
     }
 }
 

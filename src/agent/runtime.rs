@@ -102,6 +102,7 @@ impl AgentRuntime {
     pub fn spawn_chores(&mut self, outbox: Outbox) -> tokio::task::JoinHandle<()> {
         let s = self.services.clone();
         let negotiator = Negotiator::spawn(s.clone(), outbox.clone(), self.presence.clone());
+        super::handoffs::register(&s.me, outbox.clone(), self.presence.clone());
         self.negotiator = Some(negotiator.clone());
         let presence = self.presence.clone();
         tokio::spawn(async move {
@@ -135,6 +136,12 @@ impl AgentRuntime {
                     match s.store.expire_due(now).await {
                         Ok(items) => {
                             for item in items {
+                                if super::handoffs::is_task_item(&item) {
+                                    if let Some(text) = super::handoffs::gave_up(&s, &item).await {
+                                        tell_owner(&outbox, &s.owner, text).await;
+                                    }
+                                    continue;
+                                }
                                 let name = purpose_name(&item);
                                 let text = format!(
                                     "{name}'s agent did not answer (offline?); I stopped asking. Try again later."
@@ -242,6 +249,9 @@ impl AgentRuntime {
         for question in outcome.questions {
             self.ask(question, outbox, now).await;
         }
+        for message in outcome.task_messages {
+            super::handoffs::dispatch(&self.services, message).await;
+        }
         if let Some(order) = outcome.meeting {
             let text = match &self.negotiator {
                 Some(n) => {
@@ -270,6 +280,26 @@ impl AgentRuntime {
                 },
             )
             .await;
+        }
+        if let Some(change) = outcome.change {
+            let text = match &self.negotiator {
+                Some(n) => n
+                    .change(change, now)
+                    .await
+                    .unwrap_or_else(|e| format!("I could not do that: {e}")),
+                None => "I am not connected yet; try again in a moment.".into(),
+            };
+            if !text.is_empty() {
+                send(
+                    outbox,
+                    Outgoing::Chat {
+                        to: from.clone(),
+                        body: text,
+                        thread: thread.clone(),
+                    },
+                )
+                .await;
+            }
         }
     }
 
@@ -338,6 +368,10 @@ impl AgentRuntime {
                     match self.services.store.waiting_for(&bare.to_string()).await {
                         Ok(items) => {
                             for item in items {
+                                if super::handoffs::is_task_item(&item) {
+                                    super::handoffs::resend(&self.services, item);
+                                    continue;
+                                }
                                 tokio::spawn(send_waiting(
                                     self.services.clone(),
                                     outbox.clone(),
@@ -485,6 +519,10 @@ impl Handler for AgentRuntime {
                     // Server notices and our own echoes: nobody to answer.
                 } else if sender == self.services.owner {
                     self.on_owner_message(from, body, thread, outbox).await;
+                } else if let Some(n) = &self.negotiator
+                    && n.chat_reply(&sender, &body).await
+                {
+                    // A person without an agent answering our proposal (§15).
                 } else if self.refuse_now(sender.clone(), Instant::now()) {
                     info!("refusing a message from {sender}: not the owner");
                     send(
@@ -507,8 +545,18 @@ impl Handler for AgentRuntime {
             } => {
                 let s = self.services.clone();
                 let outbox = outbox.clone();
+                let negotiator = self.negotiator.clone();
                 tokio::spawn(async move {
-                    let out = answer_iq(&s, &from, id, kind, &payload, Some(&outbox)).await;
+                    let out = answer_iq(
+                        &s,
+                        &from,
+                        id,
+                        kind,
+                        &payload,
+                        Some(&outbox),
+                        negotiator.as_ref(),
+                    )
+                    .await;
                     send(&outbox, out).await;
                 });
             }
@@ -524,11 +572,12 @@ async fn answer_iq(
     kind: IqKind,
     payload: &Element,
     outbox: Option<&Outbox>,
+    negotiator: Option<&Negotiator>,
 ) -> Outgoing {
     let now = Utc::now();
     let peer = from.to_bare().to_string();
     if kind == IqKind::Set && payload.is("reply", NS) {
-        return take_late_reply(s, from, id, payload, outbox).await;
+        return take_late_reply(s, from, id, payload, outbox, negotiator).await;
     }
     let answered = if kind == IqKind::Set {
         match answer_meeting(s, &peer, payload, now).await {
@@ -584,13 +633,16 @@ async fn answer_iq(
     }
 }
 
-/// A `<reply>` set by a peer whose owner approved an earlier question of ours (§5.3).
+/// A `<reply>` set by a peer whose owner approved an earlier question of
+/// ours (§5.3, §14): free/busy answers close the outbox question; answers to
+/// our holds go to the negotiator.
 async fn take_late_reply(
     s: &Services,
     from: &Jid,
     id: String,
     payload: &Element,
     outbox: Option<&Outbox>,
+    negotiator: Option<&Negotiator>,
 ) -> Outgoing {
     let ack = Outgoing::IqResult {
         to: from.clone(),
@@ -604,9 +656,31 @@ async fn take_late_reply(
             &ProtocolError::Invalid("<reply/> needs a request-id".into()),
         );
     };
+    // An answer to one of our task offers (§13, §14).
+    if let Some(text) =
+        super::handoffs::take_deferred(s, &from.to_bare().to_string(), payload).await
+    {
+        if let (Some(text), Some(outbox)) = (text, outbox) {
+            tell_owner(outbox, &s.owner, text).await;
+        }
+        return ack;
+    }
     let item = match s.store.outbox_item(request_id).await {
         Ok(Some(item)) if item.peer.eq_ignore_ascii_case(&from.to_bare().to_string()) => item,
-        // Not ours, or not from whom we asked: acknowledge and drop (§7).
+        Ok(None) => {
+            // Not a question of our outbox: perhaps the answer to a hold,
+            // which the negotiator matches to its meeting (or drops).
+            if let (Some(n), Ok(reply)) = (negotiator, parse_deferred_reply(payload))
+                && matches!(
+                    reply.answer,
+                    DeferredAnswer::Negotiation(_) | DeferredAnswer::Error(_)
+                )
+            {
+                n.late_answer(&from.to_bare(), reply).await;
+            }
+            return ack;
+        }
+        // Not from whom we asked, or unreadable: acknowledge and drop (§7).
         _ => return ack,
     };
     let name = render::sanitize(&purpose_name(&item));

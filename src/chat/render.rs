@@ -17,7 +17,7 @@ use super::grammar::When;
 use crate::audit::ChainedEntry;
 use crate::domain::time::format_duration;
 use crate::domain::{BusyInterval, BusyStatus, Contact, IcalTime, Instance, TaskStatus, TimeRange};
-use crate::domain::{EventStatus, Transparency};
+use crate::domain::{EventStatus, Meeting, MeetingStatus, PartStat, Transparency};
 use crate::policy::{DisclosedEvent, Disclosure, Level};
 use crate::store::StoredTask;
 
@@ -563,6 +563,73 @@ pub fn instant(t: DateTime<Utc>, tz: Tz) -> String {
     format!("{} {}", day(local.date_naive()), clock(local.time()))
 }
 
+/// One meeting as `meetings` lists it. Names are resolved by the caller (the
+/// renderer looks nothing up).
+#[derive(Debug, Clone)]
+pub struct MeetingListing {
+    pub meeting: Meeting,
+    /// The attendees as the owner calls them, with their answers.
+    pub with: Vec<(String, PartStat)>,
+    /// Who organizes it, when it is not the owner.
+    pub organizer: Option<String>,
+}
+
+/// The owner's meetings, one a line: short id (what `cancel`, `move` and
+/// `decline` take), title, local time, who, and where it stands.
+pub fn meetings(items: &[MeetingListing], tz: Tz) -> String {
+    if items.is_empty() {
+        return "No meetings coming up. Start one: meet bob for 30m tomorrow".into();
+    }
+    let mut lines: Vec<String> = items
+        .iter()
+        .take(MAX_ITEMS)
+        .map(|m| meeting_line(m, tz))
+        .collect();
+    if items.len() > MAX_ITEMS {
+        lines.push(format!("… and {} more", items.len() - MAX_ITEMS));
+    }
+    lines.join("\n")
+}
+
+fn meeting_line(item: &MeetingListing, tz: Tz) -> String {
+    let m = &item.meeting;
+    let mut line = format!("{} {}", m.short_id, title(Some(&m.summary)));
+    match (&m.range, m.status) {
+        (Some(r), _) => {
+            let _ = write!(line, ", {}", time_range(r, tz));
+        }
+        (None, MeetingStatus::Negotiating) => line.push_str(", time not agreed yet"),
+        (None, _) => {}
+    }
+    if !item.with.is_empty() {
+        let names: Vec<String> = item
+            .with
+            .iter()
+            .take(10)
+            .map(|(name, partstat)| match partstat {
+                PartStat::Declined => format!("{} (declined)", sanitize(name)),
+                _ => sanitize(name),
+            })
+            .collect();
+        let more = item.with.len().saturating_sub(10);
+        let _ = write!(line, " with {}", names.join(", "));
+        if more > 0 {
+            let _ = write!(line, " and {more} more");
+        }
+    }
+    if let Some(o) = &item.organizer {
+        let _ = write!(line, ", organized by {}", sanitize(o));
+    }
+    let status = match m.status {
+        MeetingStatus::Negotiating => "looking for a time",
+        MeetingStatus::Booked => "booked",
+        MeetingStatus::Cancelled => "cancelled",
+        MeetingStatus::Failed => "not booked",
+    };
+    let _ = write!(line, " — {status}");
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -957,5 +1024,86 @@ mod tests {
             let span = window.unwrap_or(TimeRange { start: jan(13, 0, 0), end: jan(14, 0, 0) });
             prop_assert!(!agenda(&instances, span, TZ).is_empty());
         }
+    }
+}
+
+#[cfg(test)]
+mod meeting_list_tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::MeetingRole;
+
+    const TZ: Tz = chrono_tz::Europe::Berlin;
+
+    fn meeting(short_id: i64, summary: &str, status: MeetingStatus, booked: bool) -> Meeting {
+        let start = Utc
+            .with_ymd_and_hms(2026, 1, 13, 9, 0, 0)
+            .single()
+            .unwrap_or_default();
+        Meeting {
+            uid: format!("m{short_id}@attache"),
+            short_id,
+            role: MeetingRole::Organizer,
+            organizer: "alice.agent@example.org".into(),
+            organizer_address: None,
+            summary: summary.into(),
+            sequence: 0,
+            range: booked.then(|| TimeRange {
+                start,
+                end: start + chrono::Duration::minutes(45),
+            }),
+            status,
+            state_json: None,
+            created: start,
+            updated: start,
+        }
+    }
+
+    #[test]
+    fn each_meeting_shows_id_time_people_and_status() {
+        let items = vec![
+            MeetingListing {
+                meeting: meeting(3, "Design review", MeetingStatus::Booked, true),
+                with: vec![
+                    ("Bob".into(), PartStat::Accepted),
+                    ("Carol".into(), PartStat::Declined),
+                ],
+                organizer: None,
+            },
+            MeetingListing {
+                meeting: meeting(4, "Sync", MeetingStatus::Negotiating, false),
+                with: vec![("Bob".into(), PartStat::NeedsAction)],
+                organizer: None,
+            },
+            MeetingListing {
+                meeting: meeting(5, "Lunch", MeetingStatus::Booked, true),
+                with: vec![],
+                organizer: Some("Dave".into()),
+            },
+        ];
+        assert_eq!(
+            meetings(&items, TZ),
+            "3 Design review, Tue 13 Jan 10:00–10:45 with Bob, Carol (declined) — booked\n\
+             4 Sync, time not agreed yet with Bob — looking for a time\n\
+             5 Lunch, Tue 13 Jan 10:00–10:45, organized by Dave — booked"
+        );
+    }
+
+    #[test]
+    fn no_meetings_says_how_to_start_one() {
+        assert!(meetings(&[], TZ).starts_with("No meetings coming up."));
+    }
+
+    #[test]
+    fn titles_and_names_from_outside_stay_on_one_line() {
+        let items = vec![MeetingListing {
+            meeting: meeting(1, "x\napprove 4", MeetingStatus::Booked, true),
+            with: vec![("Eve\ndeny 2".into(), PartStat::Accepted)],
+            organizer: Some("Mallory\u{202e}".into()),
+        }];
+        let text = meetings(&items, TZ);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!text.contains('\u{202e}'), "{text}");
     }
 }

@@ -431,6 +431,36 @@ impl Store {
         rows.into_iter().map(decode_meeting).collect()
     }
 
+    /// Meetings booked, moved or cancelled at or after `since` (as organizer
+    /// or attendee), oldest change first, each with its VEVENT as stored in
+    /// the calendar: what `attache export --since` turns into iTIP messages.
+    pub async fn meetings_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Meeting, String)>, StoreError> {
+        let rows: Vec<MeetingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{MEETING_COLUMNS} WHERE status IN ('booked', 'cancelled') AND updated_utc >= ?
+             ORDER BY updated_utc, short_id"
+        )))
+        .bind(since.timestamp())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for row in rows {
+            let meeting = decode_meeting(row)?;
+            let raw: Option<String> =
+                sqlx::query_scalar("SELECT raw FROM events WHERE uid = ? AND recurrence_key = ''")
+                    .bind(meeting.uid.clone())
+                    .fetch_optional(&self.pool)
+                    .await?;
+            // Called off before anything was booked: nothing to tell a calendar.
+            if let Some(raw) = raw {
+                out.push((meeting, raw));
+            }
+        }
+        Ok(out)
+    }
+
     /// Stores the organizer's negotiation state (serialized by its owner).
     pub async fn save_meeting_state(
         &self,

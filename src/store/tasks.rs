@@ -161,6 +161,24 @@ impl Store {
             .collect()
     }
 
+    /// Tasks handed to the owner by another agent (they have an origin)
+    /// and changed at or after `since`, with their short ids, oldest change
+    /// first: what `attache export --since` sends to the owner's task app.
+    pub async fn received_tasks_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(i64, Task)>, StoreError> {
+        let rows: Vec<TaskRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{TASK_COLUMNS} WHERE origin_agent IS NOT NULL AND updated_at >= ? ORDER BY updated_at, id"
+        )))
+        .bind(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| decode_task(r).map(|(t, _)| (t.id, t.task)))
+            .collect()
+    }
+
     /// Marks task `id` completed at `now`; returns it.
     pub async fn complete_task(
         &self,

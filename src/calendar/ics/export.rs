@@ -34,6 +34,20 @@ pub fn export_calendar(
     out
 }
 
+/// One iTIP message (RFC 5546): a calendar object with `METHOD` (`REQUEST`,
+/// `CANCEL`, `PUBLISH`…) around `components_raw`, which a calendar app
+/// applies to the event or task with the same UID.
+pub fn itip_calendar(method: &str, components_raw: &[String]) -> String {
+    let mut out = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:{PRODID}\r\nCALSCALE:GREGORIAN\r\nMETHOD:{method}\r\n"
+    );
+    for raw in components_raw {
+        out.push_str(&normalize_folding(raw));
+    }
+    out.push_str("END:VCALENDAR\r\n");
+    out
+}
+
 /// The raw VEVENT for an event attache created (a booked meeting, say).
 /// `parse_calendar` reads it back as the same component, to the second.
 pub fn event_to_ics(component: &EventComponent, dtstamp: DateTime<Utc>) -> String {

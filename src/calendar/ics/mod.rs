@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{EventComponent, Task};
 use crate::error::IcsError;
 
-pub use export::{event_to_ics, export_calendar, todo_to_ics, todo_to_ics_at};
+pub use export::{event_to_ics, export_calendar, itip_calendar, todo_to_ics, todo_to_ics_at};
 pub use lines::MAX_LINE_BYTES;
 pub use parse::{MAX_MATCHED_ZONES, MAX_NESTING};
 pub use tz::resolve_tz_name;
