@@ -13,6 +13,31 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // XML from the network is turned into trees by recursive code in the
+    // XMPP library, one stack frame per nesting level; a hostile peer can
+    // nest as deep as the server's stanza limit allows (Prosody: 256 KiB,
+    // about 37,000 levels). The runtime therefore runs on a thread whose
+    // stack is large enough for that: reserved, not used — untouched pages
+    // cost no memory.
+    match std::thread::Builder::new()
+        .name("attache".into())
+        .stack_size(STACK_BYTES)
+        .spawn(move || serve(cli))
+    {
+        Ok(thread) => thread.join().unwrap_or(ExitCode::FAILURE),
+        // A machine that cannot reserve it still runs, on the main stack.
+        Err(_) => serve(cli_again()),
+    }
+}
+
+/// The stack of the thread the runtime runs on.
+const STACK_BYTES: usize = 512 * 1024 * 1024;
+
+fn cli_again() -> attache::cli::Cli {
+    attache::cli::Cli::parse()
+}
+
+fn serve(cli: attache::cli::Cli) -> ExitCode {
     // The CLI does one thing at a time: a single-threaded runtime starts fastest.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -28,7 +53,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            // Like clap's own argument errors: 2 for a request that cannot be read.
+            match e {
+                attache::error::CliError::Usage(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ mod bench_agents;
 mod calendar_cli;
 mod differential;
 mod handoffs;
+mod hostile;
 mod interop;
 mod meeting_changes;
 mod meetings;

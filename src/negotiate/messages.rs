@@ -1842,6 +1842,9 @@ mod tests {
             let _ = parse_negotiation(&el);
             let _ = parse_negotiation_reply(&el);
             let _ = parse_deferred_reply(&el);
+            // The free/busy decoders (§5) read the same hostile input.
+            let _ = crate::negotiate::wire::parse_request(&el);
+            let _ = crate::negotiate::wire::parse_reply(&el);
         }
 
         #[test]

@@ -1234,4 +1234,78 @@ level = "busy"
         // 'ç' is two bytes but one column.
         assert_eq!((loc.position(5).line, loc.position(5).column), (2, 2));
     }
+
+    /// The policy parser reads files the owner edits by hand: whatever they
+    /// contain, it answers (a set or diagnostics) without panicking, fast,
+    /// and every diagnostic points at a line of the file.
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const PIECES: &[&str] = &[
+            "[[rule]]\n",
+            "[groups]\n",
+            "[[case]]\n",
+            "name = \"r\"\n",
+            "who = \"group:team\"\n",
+            "who = [\"contact:Bob\", \"anyone\"]\n",
+            "action = \"freebusy\"\n",
+            "action = [\"propose-meeting\", \"offer-task\"]\n",
+            "decision = \"allow\"\n",
+            "decision = \"ask\"\n",
+            "decision = \"deny\"\n",
+            "level = \"busy\"\n",
+            "level = \"yes-no\"\n",
+            "window = \"14d\"\n",
+            "window = \"-3d\"\n",
+            "hours = \"working\"\n",
+            "hours = \"25:00-26:00\"\n",
+            "granularity = \"30m\"\n",
+            "rate = \"20/hour\"\n",
+            "rate = \"0/0\"\n",
+            "expires = \"4h\"\n",
+            "until = 2026-01-01T00:00:00Z\n",
+            "max_duration = \"99999999h\"\n",
+            "team = \"x\"\n",
+            "= \"\n",
+            "[[rule\n",
+            "\"\"\"\n",
+            "name = 'r'\n",
+            "\u{feff}",
+            "\r\n",
+            "# c\n",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_text_gets_an_answer_quickly_and_errors_name_a_line(text in "\\PC{0,600}") {
+                check(&text)?;
+            }
+
+            #[test]
+            fn policy_shaped_soup_gets_an_answer_quickly_and_errors_name_a_line(
+                parts in prop::collection::vec(prop::sample::select(PIECES), 0..60)
+            ) {
+                check(&parts.concat())?;
+            }
+        }
+
+        fn check(text: &str) -> Result<(), TestCaseError> {
+            let started = std::time::Instant::now();
+            let result = one(text);
+            prop_assert!(started.elapsed() < std::time::Duration::from_secs(1));
+            if let Err(diagnostics) = result {
+                prop_assert!(!diagnostics.is_empty());
+                let lines = text.lines().count().max(1) + 1;
+                for d in &diagnostics {
+                    prop_assert_eq!(&d.file, "policies/test.toml");
+                    prop_assert!(d.line >= 1 && d.line <= lines, "{} of {}", d.line, lines);
+                }
+            }
+            Ok(())
+        }
+    }
 }
