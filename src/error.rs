@@ -80,8 +80,13 @@ pub enum ConfigError {
 /// Errors a CLI command reports to the user; the binary prints them and exits non-zero.
 #[derive(Debug, Error)]
 pub enum CliError {
+    /// The command line asks for something impossible (exit status 2).
     #[error("{0}")]
     Usage(String),
+    /// The command ran but did not get what was asked, e.g. a meeting that
+    /// could not be booked (exit status 1; the message says why).
+    #[error("{0}")]
+    NotDone(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

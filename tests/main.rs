@@ -4,6 +4,7 @@
 
 mod common;
 
+mod adhoc;
 mod agents_freebusy;
 mod approvals;
 mod audit_log;
@@ -13,6 +14,7 @@ mod differential;
 mod handoffs;
 mod hostile;
 mod interop;
+mod meet_cli;
 mod meeting_changes;
 mod meetings;
 mod offline_peer;

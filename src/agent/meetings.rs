@@ -983,13 +983,48 @@ impl Worker {
                     MeetingOutcome::Booked { .. } => MeetingStatus::Booked,
                     MeetingOutcome::Failed { .. } => MeetingStatus::Failed,
                 };
+                let text = outcome_text(summary.as_deref().unwrap_or("Meeting"), &outcome, tz);
+                // The organizer's copy says who confirmed and who did not
+                // (PARTSTAT in its event and in `attache meet --json`).
+                if let MeetingOutcome::Booked {
+                    accepted, declined, ..
+                } = &outcome
+                {
+                    let answers = accepted
+                        .iter()
+                        .map(|p| (p, PartStat::Accepted))
+                        .chain(declined.iter().map(|p| (p, PartStat::Declined)));
+                    for (party, partstat) in answers {
+                        if let Err(e) = s
+                            .store
+                            .set_attendee_partstat(uid, &party.person, partstat, tz, now)
+                            .await
+                        {
+                            warn!(meeting = uid, "could not record an attendee's answer: {e}");
+                        }
+                    }
+                }
+                // Kept before the status changes, so that whoever follows the
+                // meeting in the store (`attache meet`) finds the reason with it.
+                let end = crate::store::NegotiationEnd {
+                    line: Some(text.clone()),
+                    failure_reason: match &outcome {
+                        MeetingOutcome::Failed { reason } => Some(failure_text(reason, tz)),
+                        MeetingOutcome::Booked { .. } => None,
+                    },
+                };
+                if let Err(e) = s.store.record_negotiation_end(uid, &end, now).await {
+                    warn!(
+                        meeting = uid,
+                        "could not record why the negotiation ended: {e}"
+                    );
+                }
                 if let Err(e) = s.store.set_meeting_status(uid, status, now).await {
                     warn!(
                         meeting = uid,
                         "could not record how the negotiation ended: {e}"
                     );
                 }
-                let text = outcome_text(summary.as_deref().unwrap_or("Meeting"), &outcome, tz);
                 super::runtime::tell_owner(&self.outbox, &s.owner, text).await;
                 None
             }

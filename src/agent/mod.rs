@@ -3,12 +3,14 @@
 //! the pure evaluator, cut down, log); it must not parse stanzas (that is
 //! `xmpp`) nor decide anything itself (that is `policy`).
 
+pub mod adhoc;
 pub mod approvals;
 pub mod books;
 pub mod gatekeeper;
 pub mod handoffs;
 pub mod live;
 pub mod meetings;
+pub mod orders;
 pub mod owner;
 pub mod peer;
 pub mod runtime;

@@ -10,7 +10,6 @@ use crate::chat::{self, Command, ParseError, render};
 use crate::domain::contact::parse_bare_jid;
 use crate::domain::{Contact, IcalTime, Task};
 use crate::error::AgentError;
-use crate::negotiate::meeting::Attendee as MeetingAttendee;
 use crate::negotiate::wire::{FreebusyQuery, RequestId};
 use crate::store::Store;
 
@@ -243,7 +242,15 @@ impl Desk<'_> {
                     }
                 }
             },
-            Command::Meet(m) => meeting_order(&m, &snapshot.contacts, now, tz),
+            Command::Meet(m) => {
+                match super::orders::meeting_order(&m, &snapshot.contacts, now, tz) {
+                    Ok(order) => Outcome {
+                        meeting: Some(order),
+                        ..Outcome::default()
+                    },
+                    Err(why) => Outcome::say(why),
+                }
+            }
             Command::Pending => Outcome::say(super::approvals::list(self.store, tz, now).await?),
             // The running agent answers `approve`/`deny` itself (it must send
             // the requester's `<reply>`, which needs the connection); this
@@ -330,89 +337,6 @@ impl Desk<'_> {
     }
 }
 
-/// Turns `meet …` into a negotiation order, or says what is wrong with it.
-fn meeting_order(
-    m: &chat::MeetRequest,
-    contacts: &[Contact],
-    now: DateTime<Utc>,
-    tz: chrono_tz::Tz,
-) -> Outcome {
-    let duration = m.duration.unwrap_or(Duration::minutes(30));
-    let mut attendees: Vec<MeetingAttendee> = Vec::new();
-    let mut problems = Vec::new();
-    for (names, required) in [(&m.who, true), (&m.optional, false)] {
-        for who in names {
-            let group = who.trim().to_lowercase();
-            let found: Vec<&Contact> = match find(contacts, who) {
-                Some(c) => vec![c],
-                None => contacts
-                    .iter()
-                    .filter(|c| c.groups.contains(&group))
-                    .collect(),
-            };
-            if found.is_empty() {
-                problems.push(unknown_contact(who, contacts));
-            }
-            for c in found {
-                if attendees.iter().any(|a| a.person == c.jid) {
-                    continue;
-                }
-                attendees.push(MeetingAttendee {
-                    person: c.jid.clone(),
-                    name: c.name.clone(),
-                    agent: c.agent_jid.clone(),
-                    required,
-                });
-            }
-        }
-    }
-    if !problems.is_empty() {
-        return Outcome::say(problems.join("\n"));
-    }
-    if attendees.is_empty() {
-        return Outcome::say("Meet whom? e.g. meet bob for 30m tomorrow");
-    }
-    if let Some(q) = m.quorum
-        && (q == 0 || q as usize > attendees.len())
-    {
-        return Outcome::say(format!(
-            "A quorum of {q} needs at least {q} attendees; I have {}.",
-            attendees.len()
-        ));
-    }
-    let window = match &m.when {
-        Some(w) => match w.slot(duration, tz).filter(|_| w.time.is_some()) {
-            Some(slot) => slot,
-            None => w.to_utc_range(tz),
-        },
-        None => crate::domain::TimeRange {
-            start: now,
-            end: now + Duration::days(14),
-        },
-    };
-    let Some(window) = crate::domain::TimeRange::new(window.start.max(now), window.end)
-        .filter(|w| w.duration() >= duration)
-    else {
-        return Outcome::say("That time is already past; pick a later one.");
-    };
-    Outcome {
-        meeting: Some(MeetingOrder {
-            summary: m
-                .title
-                .as_deref()
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .unwrap_or("Meeting")
-                .to_string(),
-            duration,
-            window,
-            attendees,
-            quorum: m.quorum.map(|q| q as usize),
-        }),
-        ..Outcome::default()
-    }
-}
-
 /// The contact `who` names: by name (case-insensitive), or by their or their agent's JID.
 pub fn find<'c>(contacts: &'c [Contact], who: &str) -> Option<&'c Contact> {
     let who = who.trim();
@@ -421,7 +345,8 @@ pub fn find<'c>(contacts: &'c [Contact], who: &str) -> Option<&'c Contact> {
         .find(|c| c.name.eq_ignore_ascii_case(who) || c.is_known_as(who))
 }
 
-fn unknown_contact(who: &str, contacts: &[Contact]) -> String {
+/// What the owner hears for a name that is no contact: the names they have.
+pub(crate) fn unknown_contact(who: &str, contacts: &[Contact]) -> String {
     let names: Vec<String> = contacts
         .iter()
         .take(10)

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
+use super::adhoc::{self, AdHoc, Sessions};
 use super::approvals;
 use super::meetings::{Negotiator, answer_meeting};
 use super::owner::{ASK_DEADLINE, Desk, PeerQuestion};
@@ -30,6 +31,9 @@ use crate::store::{OutboxItem, Store};
 use crate::xmpp::{
     BareJid, DefinedCondition, Element, FullJid, Handler, Incoming, IqAnswer, IqKind, Jid, Outbox,
     Outgoing, PresenceKind, XmppError,
+};
+use crate::xmpp::{
+    CommandAction, CommandError, CommandRequest, CommandResponse, CommandStatus, NoteKind,
 };
 
 /// How long one attempt at a peer waits for its answer.
@@ -73,6 +77,8 @@ pub struct AgentRuntime {
     refused: HashMap<BareJid, Instant>,
     /// Runs the owner's meeting negotiations; started with the chores.
     negotiator: Option<Negotiator>,
+    /// Ad-hoc command forms waiting for the owner's submission.
+    adhoc: Sessions,
 }
 
 impl AgentRuntime {
@@ -83,6 +89,7 @@ impl AgentRuntime {
             presence: Arc::new(Mutex::new(HashMap::new())),
             refused: HashMap::new(),
             negotiator: None,
+            adhoc: Sessions::default(),
         }
     }
 
@@ -116,6 +123,10 @@ impl AgentRuntime {
                     warn!("could not refresh the calendar view: {e}");
                 }
                 negotiator.tick().await;
+                // `attache meet` waits for this: orders the CLI left.
+                if let Err(e) = super::orders::pick_up(&s.store, &negotiator, now).await {
+                    warn!("could not pick up meeting orders: {e}");
+                }
                 if n.is_multiple_of(2)
                     && let Err(e) = s.store.expire_holds(now).await
                 {
@@ -170,13 +181,9 @@ impl AgentRuntime {
             .and_then(|set| set.iter().next().cloned())
     }
 
-    async fn on_owner_message(
-        &mut self,
-        from: Jid,
-        body: String,
-        thread: Option<String>,
-        outbox: &Outbox,
-    ) {
+    /// Runs one owner command, typed in chat or submitted as a form; its
+    /// immediate answers go to `replies`, later ones arrive as chat.
+    async fn on_owner_message(&mut self, body: String, replies: &mut Replies, outbox: &Outbox) {
         let now = Utc::now();
         // `approve N` / `deny N` send the requester its final answer (§14).
         let decision = match chat::parse_at(&body, now, self.services.live.owner_tz()) {
@@ -197,15 +204,7 @@ impl AgentRuntime {
                     format!("Something went wrong on my side: {e}")
                 }
             };
-            send(
-                outbox,
-                Outgoing::Chat {
-                    to: from,
-                    body: text,
-                    thread,
-                },
-            )
-            .await;
+            replies.say(outbox, text).await;
             return;
         }
         let desk = Desk {
@@ -224,15 +223,7 @@ impl AgentRuntime {
             }
         };
         if !outcome.reply.is_empty() {
-            send(
-                outbox,
-                Outgoing::Chat {
-                    to: from.clone(),
-                    body: outcome.reply,
-                    thread: thread.clone(),
-                },
-            )
-            .await;
+            replies.say(outbox, outcome.reply).await;
         }
         for agent in outcome.subscribe {
             if let Ok(to) = BareJid::new(&agent) {
@@ -271,15 +262,7 @@ impl AgentRuntime {
                 }
                 None => "I am not connected yet; try again in a moment.".into(),
             };
-            send(
-                outbox,
-                Outgoing::Chat {
-                    to: from.clone(),
-                    body: text,
-                    thread: thread.clone(),
-                },
-            )
-            .await;
+            replies.say(outbox, text).await;
         }
         if let Some(change) = outcome.change {
             let text = match &self.negotiator {
@@ -290,17 +273,117 @@ impl AgentRuntime {
                 None => "I am not connected yet; try again in a moment.".into(),
             };
             if !text.is_empty() {
-                send(
-                    outbox,
-                    Outgoing::Chat {
-                        to: from.clone(),
-                        body: text,
-                        thread: thread.clone(),
-                    },
-                )
-                .await;
+                replies.say(outbox, text).await;
             }
         }
+    }
+
+    /// One step of an ad-hoc command (XEP-0050): hand out its form, or
+    /// turn the submitted form into the chat command it stands for and run
+    /// that like a chat message, completing with the replies as a note.
+    async fn on_command(
+        &mut self,
+        from: &Jid,
+        id: String,
+        request: CommandRequest,
+        outbox: &Outbox,
+    ) -> Outgoing {
+        let Some(command) = AdHoc::from_node(&request.node) else {
+            return CommandError::UnknownNode.to_outgoing(from.clone(), id);
+        };
+        let requester = from.to_string();
+        let now = Utc::now();
+        let answer = |session: String, status: CommandStatus, note: Option<(NoteKind, String)>| {
+            Outgoing::CommandResult {
+                to: from.clone(),
+                id: id.clone(),
+                response: CommandResponse {
+                    node: request.node.clone(),
+                    session,
+                    status,
+                    note,
+                },
+            }
+        };
+        let Some(session) = request.session.clone() else {
+            if request.action == CommandAction::Cancel || request.submitted.is_some() {
+                return CommandError::BadSession.to_outgoing(from.clone(), id);
+            }
+            let choices = match adhoc::choices(&self.services, now).await {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!("could not prepare the {} form: {e}", command.node());
+                    return answer(
+                        format!("{}-none", command.node()),
+                        CommandStatus::Completed,
+                        Some((
+                            NoteKind::Error,
+                            format!("Something went wrong on my side: {e}"),
+                        )),
+                    );
+                }
+            };
+            return match adhoc::form(command, &choices) {
+                Ok(form) => {
+                    let session =
+                        self.adhoc
+                            .open(command, &requester, form.clone(), Instant::now());
+                    answer(session, CommandStatus::Executing(form), None)
+                }
+                Err(note) => answer(
+                    format!("{}-none", command.node()),
+                    CommandStatus::Completed,
+                    Some((NoteKind::Info, note)),
+                ),
+            };
+        };
+        let Some(form) = self
+            .adhoc
+            .form(&session, command, &requester, Instant::now())
+        else {
+            return CommandError::BadSession.to_outgoing(from.clone(), id);
+        };
+        match request.action {
+            CommandAction::Cancel => {
+                self.adhoc.close(&session);
+                return answer(session, CommandStatus::Canceled, None);
+            }
+            CommandAction::Prev => return CommandError::BadAction.to_outgoing(from.clone(), id),
+            CommandAction::Execute | CommandAction::Next | CommandAction::Complete => {}
+        }
+        let Some(submitted) = &request.submitted else {
+            let note = "Fill in the form and submit it.".to_string();
+            return answer(
+                session,
+                CommandStatus::Executing(form),
+                Some((NoteKind::Warn, note)),
+            );
+        };
+        let tz = self.services.live.owner_tz();
+        let text = match adhoc::chat_text(command, &form, submitted, now, tz) {
+            Ok(text) => text,
+            Err(problem) => {
+                return answer(
+                    session,
+                    CommandStatus::Executing(form),
+                    Some((NoteKind::Error, problem)),
+                );
+            }
+        };
+        self.adhoc.close(&session);
+        info!("running the {} form as: {text}", command.node());
+        let mut replies = Replies::Collect(Vec::new());
+        self.on_owner_message(text, &mut replies, outbox).await;
+        let said = match replies {
+            Replies::Collect(said) if !said.is_empty() => said.join("\n"),
+            // Questions went out; their answers arrive as chat messages.
+            _ => "Done; any answer will arrive as a chat message.".to_string(),
+        };
+        answer(
+            session,
+            CommandStatus::Completed,
+            Some((NoteKind::Info, said)),
+        )
     }
 
     /// Persists the question, then sends it if the peer is online, or says
@@ -518,7 +601,8 @@ impl Handler for AgentRuntime {
                 if sender.node().is_none() || self.me.as_ref() == Some(&sender) {
                     // Server notices and our own echoes: nobody to answer.
                 } else if sender == self.services.owner {
-                    self.on_owner_message(from, body, thread, outbox).await;
+                    let mut replies = Replies::Chat { to: from, thread };
+                    self.on_owner_message(body, &mut replies, outbox).await;
                 } else if let Some(n) = &self.negotiator
                     && n.chat_reply(&sender, &body).await
                 {
@@ -537,6 +621,16 @@ impl Handler for AgentRuntime {
                 }
             }
             Incoming::Presence { from, kind } => self.on_presence(from, kind, outbox).await,
+            Incoming::Command { from, id, request } => {
+                // The edge lets only the owner's commands through; checked
+                // again here because commanding is this module's to decide.
+                let out = if from.to_bare() == self.services.owner {
+                    self.on_command(&from, id, request, outbox).await
+                } else {
+                    CommandError::Forbidden.to_outgoing(from, id)
+                };
+                send(outbox, out).await;
+            }
             Incoming::Iq {
                 from,
                 id,
@@ -850,6 +944,32 @@ fn protocol_error(to: &Jid, id: String, e: &ProtocolError) -> Outgoing {
         condition,
         text: Some(text),
         app,
+    }
+}
+
+/// Where the immediate answers to an owner command go: the chat it came
+/// from, or the note that completes its ad-hoc command.
+enum Replies {
+    Chat { to: Jid, thread: Option<String> },
+    Collect(Vec<String>),
+}
+
+impl Replies {
+    async fn say(&mut self, outbox: &Outbox, text: String) {
+        match self {
+            Replies::Chat { to, thread } => {
+                send(
+                    outbox,
+                    Outgoing::Chat {
+                        to: to.clone(),
+                        body: text,
+                        thread: thread.clone(),
+                    },
+                )
+                .await;
+            }
+            Replies::Collect(said) => said.push(text),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod free;
 mod import;
 mod init;
 mod log;
+mod meet;
 mod policy;
 mod run;
 mod tasks;
@@ -63,6 +64,7 @@ pub enum Command {
     #[command(subcommand)]
     Tasks(tasks::TasksCommand),
     Log(log::LogArgs),
+    Meet(meet::MeetArgs),
     Run(run::RunArgs),
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -114,6 +116,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Contacts(cmd) => contacts::run(&ctx, cmd).await,
         Command::Tasks(cmd) => tasks::run(&ctx, cmd).await,
         Command::Log(args) => log::run(&ctx, args).await,
+        Command::Meet(args) => meet::run(&ctx, args).await,
         Command::Run(args) => run::run(&ctx, &data_dir, args).await,
         Command::Policy(cmd) => policy::run(&ctx, cmd).await,
     };

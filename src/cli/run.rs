@@ -20,7 +20,7 @@ use crate::agent::{CalendarSettings, Gatekeeper, Live};
 use crate::error::CliError;
 use crate::negotiate::NS;
 use crate::policy::PolicyWatcher;
-use crate::xmpp::{Account, Outgoing, Session, SessionOptions};
+use crate::xmpp::{Account, CommandList, Outgoing, Session, SessionOptions};
 
 /// Run the agent in the foreground until Ctrl-C or SIGTERM: log in as the
 /// [account] JID (password from ATTACHE_PASSWORD or password_file), answer
@@ -63,6 +63,11 @@ pub(crate) async fn run(ctx: &Context, data_dir: &Path, _args: RunArgs) -> Resul
     });
     let options = SessionOptions {
         claimed: vec![NS.to_string()],
+        // XEP-0050 forms for meet, handoff, pending and free (issue 6).
+        commands: Some(CommandList {
+            owner: owner_for_notes.clone(),
+            commands: crate::agent::adhoc::command_nodes(),
+        }),
         ..SessionOptions::default()
     };
     let session = Session::connect(account, options).await?;

@@ -14,6 +14,7 @@ mod events;
 mod exchange;
 mod holds;
 mod meetings;
+mod orders;
 mod pending;
 mod tasks;
 
@@ -31,6 +32,7 @@ pub use events::{ImportMode, ImportReport, ImportSet};
 pub use exchange::OutboxItem;
 pub use holds::{HoldOutcome, HoldRequest};
 pub use meetings::{BookOutcome, CancelOutcome, NewMeeting};
+pub use orders::{NegotiationEnd, OrderState, StoredOrder};
 pub use pending::{NewPending, PendingItem, PendingState, ResolveOutcome};
 pub use tasks::{RemoteStatusOutcome, StoredTask, TaskHandoff, TaskOffer};
 

@@ -3,19 +3,27 @@
 //! XEP-0092 version, RFC 6121 roster pushes, and an error for every other
 //! IQ request nobody claimed — an IQ is never left unanswered.
 //!
+//! XEP-0050 ad-hoc commands are listed (disco#items on the commands node)
+//! to the owner only, and their `<command/>` requests passed on typed; a
+//! stranger sees an empty list and gets `forbidden`.
+//!
 //! Pure: IQ payload in, answer out. Owns the agent's identity and feature
-//! list; knows nothing of connections, commands or policies.
+//! list; knows nothing of connections, what a command does, or policies.
 
 use std::collections::BTreeSet;
 
+use jid::{BareJid, Jid};
 use xmpp_parsers::caps::{self, Caps};
-use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult, Identity};
+use xmpp_parsers::disco::{
+    DiscoInfoQuery, DiscoInfoResult, DiscoItemsQuery, DiscoItemsResult, Identity, Item,
+};
 use xmpp_parsers::hashes::Algo;
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::ns;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use xmpp_parsers::version::VersionResult;
 
+use super::commands::{COMMANDS_NS, CommandError, CommandList, CommandRequest, parse_request};
 use super::events::IqKind;
 
 /// The namespace of attache's own agent-to-agent protocol, advertised in
@@ -42,6 +50,8 @@ pub struct Capabilities {
     /// Namespaces whose IQ requests go to the handler instead of an error.
     claimed: BTreeSet<String>,
     caps: Caps,
+    /// XEP-0050 commands offered to the owner, if any.
+    commands: Option<CommandList>,
 }
 
 /// The edge's decision for an incoming IQ request.
@@ -51,6 +61,8 @@ pub(crate) enum Answer {
     Result(Option<Element>),
     /// Reply `type='error'`.
     Error(StanzaError),
+    /// An ad-hoc command request from the owner, for the handler.
+    Command(CommandRequest),
     /// A handler claimed this namespace: pass it on (the handler answers).
     Deliver,
 }
@@ -63,13 +75,26 @@ impl Capabilities {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let claimed: BTreeSet<String> = claimed.into_iter().map(Into::into).collect();
+        Self::build(claimed.into_iter().map(Into::into).collect(), None)
+    }
+
+    /// The same, also offering XEP-0050 ad-hoc commands (listed and run
+    /// for `list.owner` only; the feature itself is advertised to all, as
+    /// disco#info cannot vary by asker without breaking the caps hash).
+    pub fn with_commands(self, list: CommandList) -> Self {
+        Self::build(self.claimed, Some(list))
+    }
+
+    fn build(claimed: BTreeSet<String>, commands: Option<CommandList>) -> Self {
         let mut features: BTreeSet<String> = [ns::DISCO_INFO, ns::CAPS, ns::PING, ns::VERSION]
             .into_iter()
             .chain([FEATURE_NS])
             .map(String::from)
             .collect();
         features.extend(claimed.iter().cloned());
+        if commands.is_some() {
+            features.insert(COMMANDS_NS.to_string());
+        }
         let info = DiscoInfoResult {
             node: None,
             identities: vec![Identity::new(
@@ -90,6 +115,7 @@ impl Capabilities {
             info,
             claimed,
             caps,
+            commands,
         }
     }
 
@@ -140,6 +166,84 @@ impl Capabilities {
                 ErrorType::Cancel,
                 DefinedCondition::ServiceUnavailable,
             )),
+        }
+    }
+
+    /// The answers about ad-hoc commands, which depend on who asks: the
+    /// command list (disco#items on the commands node), a command's
+    /// disco#info, and `<command/>` requests. `None`: not about commands
+    /// (or none are offered), so [`Capabilities::answer`] decides. `me` is
+    /// the agent's bound JID, which the listed items name.
+    pub(crate) fn commands_answer(
+        &self,
+        kind: IqKind,
+        payload: &Element,
+        from: &BareJid,
+        me: &Jid,
+    ) -> Option<Answer> {
+        let list = self.commands.as_ref()?;
+        let owner = *from == list.owner;
+        match (kind, payload.ns().as_str(), payload.name()) {
+            (IqKind::Set, COMMANDS_NS, "command") => Some(if !owner {
+                Answer::Error(CommandError::Forbidden.stanza_error())
+            } else {
+                match parse_request(payload) {
+                    Ok(r) if list.has(&r.node) => Answer::Command(r),
+                    Ok(_) => Answer::Error(CommandError::UnknownNode.stanza_error()),
+                    Err(e) => Answer::Error(e.stanza_error()),
+                }
+            }),
+            (IqKind::Get, ns::DISCO_ITEMS, "query") => {
+                let query = DiscoItemsQuery::try_from(payload.clone()).ok()?;
+                if query.node.as_deref() != Some(COMMANDS_NS) {
+                    return None;
+                }
+                // A stranger learns nothing, not even that there are commands.
+                let items = if owner {
+                    list.commands
+                        .iter()
+                        .map(|c| Item {
+                            jid: me.clone(),
+                            node: Some(c.node.clone()),
+                            name: Some(c.name.clone()),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Some(Answer::Result(Some(
+                    DiscoItemsResult {
+                        node: query.node,
+                        items,
+                        rsm: None,
+                    }
+                    .into(),
+                )))
+            }
+            (IqKind::Get, ns::DISCO_INFO, "query") if owner => {
+                let query = DiscoInfoQuery::try_from(payload.clone()).ok()?;
+                let node = query.node.filter(|n| list.has(n))?;
+                let command = list.commands.iter().find(|c| c.node == node)?;
+                // XEP-0050 §2.3: a command node is an automation/command-node.
+                Some(Answer::Result(Some(
+                    DiscoInfoResult {
+                        node: Some(node),
+                        identities: vec![Identity::new(
+                            "automation",
+                            "command-node",
+                            "en",
+                            command.name.clone(),
+                        )],
+                        features: [COMMANDS_NS, ns::DATA_FORMS]
+                            .into_iter()
+                            .map(String::from)
+                            .collect(),
+                        extensions: vec![],
+                    }
+                    .into(),
+                )))
+            }
+            _ => None,
         }
     }
 
@@ -262,6 +366,55 @@ mod tests {
             condition(caps.answer(IqKind::Set, &push, false)),
             Some(DefinedCondition::ServiceUnavailable)
         );
+    }
+
+    #[test]
+    fn only_the_owner_sees_and_runs_the_ad_hoc_commands() {
+        use crate::xmpp::commands::CommandNode;
+        let jid = |s: &str| BareJid::new(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let me = Jid::new("agent@x/attache").unwrap_or_else(|e| panic!("{e}"));
+        let caps = Capabilities::new(Vec::<String>::new()).with_commands(CommandList {
+            owner: jid("owner@x"),
+            commands: vec![CommandNode {
+                node: "free".into(),
+                name: "Free".into(),
+            }],
+        });
+        assert!(caps.features().any(|f| f == COMMANDS_NS));
+        let list = el(&format!(
+            "<query xmlns='http://jabber.org/protocol/disco#items' node='{COMMANDS_NS}'/>"
+        ));
+        let items = |from: &str| match caps.commands_answer(IqKind::Get, &list, &jid(from), &me) {
+            Some(Answer::Result(Some(r))) => DiscoItemsResult::try_from(r)
+                .map(|r| r.items.len())
+                .unwrap_or_else(|e| panic!("{e}")),
+            other => panic!("no items: {other:?}"),
+        };
+        assert_eq!(items("owner@x"), 1);
+        assert_eq!(items("eve@x"), 0);
+        let run = el(&format!("<command xmlns='{COMMANDS_NS}' node='free'/>"));
+        assert!(matches!(
+            caps.commands_answer(IqKind::Set, &run, &jid("owner@x"), &me),
+            Some(Answer::Command(r)) if r.node == "free"
+        ));
+        let refused = caps.commands_answer(IqKind::Set, &run, &jid("eve@x"), &me);
+        assert_eq!(
+            refused.and_then(condition),
+            Some(DefinedCondition::Forbidden)
+        );
+        let other = el(&format!("<command xmlns='{COMMANDS_NS}' node='agenda'/>"));
+        assert_eq!(
+            caps.commands_answer(IqKind::Set, &other, &jid("owner@x"), &me)
+                .and_then(condition),
+            Some(DefinedCondition::ItemNotFound)
+        );
+        // Without commands offered, the edge answers as before.
+        let plain = Capabilities::new(Vec::<String>::new());
+        assert_eq!(
+            plain.commands_answer(IqKind::Set, &run, &jid("owner@x"), &me),
+            None
+        );
+        assert!(!plain.features().any(|f| f == COMMANDS_NS));
     }
 
     #[test]

@@ -13,6 +13,8 @@ use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
+use super::commands::{CommandRequest, CommandResponse};
+
 /// Whether an IQ request reads (`get`) or changes (`set`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IqKind {
@@ -68,6 +70,14 @@ pub enum Incoming {
         from: Jid,
         kind: PresenceKind,
     },
+    /// An XEP-0050 ad-hoc command request from the owner (the edge refuses
+    /// everyone else's); answer with [`Outgoing::CommandResult`] or a
+    /// [`super::CommandError`].
+    Command {
+        from: Jid,
+        id: String,
+        request: CommandRequest,
+    },
 }
 
 /// Something the agent sends.
@@ -96,6 +106,12 @@ pub enum Outgoing {
         /// An application-specific condition (RFC 6120 §8.3.4), e.g. the
         /// protocol's `<rate-limited/>`.
         app: Option<Element>,
+    },
+    /// The answer to an [`Incoming::Command`].
+    CommandResult {
+        to: Jid,
+        id: String,
+        response: CommandResponse,
     },
 }
 
@@ -178,6 +194,13 @@ impl Outgoing {
                 }
                 .into()
             }
+            Outgoing::CommandResult { to, id, response } => Iq::Result {
+                from: None,
+                to: Some(to),
+                id,
+                payload: Some(super::commands::response_element(response)),
+            }
+            .into(),
         }
     }
 }

@@ -16,9 +16,11 @@
 //! - `session`: [`Session`], [`Outbox`], reconnection, pending IQs.
 //! - `builtin`: what the agent answers by itself; [`FEATURE_NS`].
 //! - `events`: [`Incoming`], [`Outgoing`] and their stanza translation.
+//! - `commands`: XEP-0050 ad-hoc commands and XEP-0004 forms as typed values.
 
 mod account;
 mod builtin;
+mod commands;
 mod connect;
 mod error;
 mod events;
@@ -27,6 +29,10 @@ mod session;
 pub use account::{Account, Secret, ServerAddress, is_loopback_host, parse_server};
 pub use builtin::{
     CAPS_NODE, Capabilities, FEATURE_NS, IDENTITY_CATEGORY, IDENTITY_TYPE, SOFTWARE_NAME,
+};
+pub use commands::{
+    COMMANDS_NS, CommandAction, CommandError, CommandList, CommandNode, CommandRequest,
+    CommandResponse, CommandStatus, FieldKind, Form, FormField, NoteKind, Submission,
 };
 pub use error::XmppError;
 pub use events::{Incoming, IqAnswer, IqKind, Outgoing, PresenceKind, RosterItem, Subscription};

@@ -31,6 +31,7 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use super::account::Account;
 use super::builtin::{Answer, Capabilities};
+use super::commands::CommandList;
 use super::connect::{AgentConnector, explain, login};
 use super::error::XmppError;
 use super::events::{
@@ -68,6 +69,9 @@ pub struct SessionOptions {
     pub claimed: Vec<String>,
     /// Bound on the first login: TCP, TLS, SASL and resource binding.
     pub login_timeout: Duration,
+    /// XEP-0050 ad-hoc commands to offer the owner; their requests reach
+    /// the handler as [`Incoming::Command`].
+    pub commands: Option<CommandList>,
 }
 
 impl Default for SessionOptions {
@@ -75,6 +79,7 @@ impl Default for SessionOptions {
         Self {
             claimed: Vec::new(),
             login_timeout: Duration::from_secs(20),
+            commands: None,
         }
     }
 }
@@ -145,7 +150,10 @@ impl Session {
         let jid = bound.try_into_full().unwrap_or_else(|_| account.full_jid());
         info!("online as {jid}");
 
-        let caps = Capabilities::new(options.claimed);
+        let mut caps = Capabilities::new(options.claimed);
+        if let Some(list) = options.commands {
+            caps = caps.with_commands(list);
+        }
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let (commands_tx, commands) = mpsc::channel(STANZA_QUEUE);
         let pending = PendingIqs::default();
@@ -599,25 +607,25 @@ impl Driver {
             } => return self.on_answer(from, id, IqAnswer::Error(error)),
         };
         let from_own_account = self.is_own_account(&from);
-        let answer = match self.caps.answer(kind, &payload, from_own_account) {
-            Answer::Deliver => {
-                let event = Incoming::Iq {
-                    // Without `from`, the request came from our own account.
-                    from: from.clone().unwrap_or_else(|| self.own.clone().into()),
-                    id: id.clone(),
-                    kind,
-                    payload,
-                };
-                if self.emit(event) {
-                    return;
-                }
-                // Never silence, even when the handler is swamped.
-                let mut busy =
-                    super::builtin::error(ErrorType::Wait, DefinedCondition::ResourceConstraint);
-                busy.texts
-                    .insert("en".into(), "busy; try again later".into());
-                Answer::Error(busy)
-            }
+        // Without `from`, the request came from our own account.
+        let sender = from.clone().unwrap_or_else(|| self.own.clone().into());
+        let me = Jid::from(self.jid.clone());
+        let answer = self
+            .caps
+            .commands_answer(kind, &payload, &sender.to_bare(), &me)
+            .unwrap_or_else(|| self.caps.answer(kind, &payload, from_own_account));
+        let answer = match answer {
+            Answer::Deliver => self.deliver(Incoming::Iq {
+                from: sender,
+                id: id.clone(),
+                kind,
+                payload,
+            }),
+            Answer::Command(request) => self.deliver(Incoming::Command {
+                from: sender,
+                id: id.clone(),
+                request,
+            }),
             answer => answer,
         };
         // The reply goes back exactly as the request came: a request
@@ -636,9 +644,22 @@ impl Driver {
                 error,
                 payload: None,
             },
-            Answer::Deliver => return,
+            Answer::Deliver | Answer::Command(_) => return,
         };
         self.send(Box::new(reply.into())).await;
+    }
+
+    /// Hands a request to the handler: [`Answer::Deliver`] when it took it
+    /// (it answers), else a `resource-constraint` error to send at once.
+    fn deliver(&self, event: Incoming) -> Answer {
+        if self.emit(event) {
+            return Answer::Deliver;
+        }
+        // Never silence, even when the handler is swamped.
+        let mut busy = super::builtin::error(ErrorType::Wait, DefinedCondition::ResourceConstraint);
+        busy.texts
+            .insert("en".into(), "busy; try again later".into());
+        Answer::Error(busy)
     }
 
     fn on_answer(&mut self, from: Option<Jid>, id: String, answer: IqAnswer) {
