@@ -149,6 +149,30 @@ async fn a_task_handed_over_and_completed_comes_back_done_with_one_message() {
     );
     assert!(itip.contains("SUMMARY:send slides"), "{itip}");
 
+    // Progress flows back silently: Alice's task list knows, Alice is not pinged.
+    say(
+        &w,
+        &mut dana_owner,
+        "dana",
+        Some(&format!("progress {n} 40%")),
+        "40% done",
+        &logs,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, h) = handoff_of(&w, "alice", 1).await;
+        if h.remote_partstat.map(|p| p.as_ical()) == Some("IN-PROCESS")
+            && h.remote_percent == Some(40)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress at Alice: {h:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let quiet = drain(&mut alice_owner, Duration::from_secs(1)).await;
+    assert!(quiet.is_empty(), "progress is not announced: {quiet:?}");
+
     let started = Instant::now();
     say(
         &w,

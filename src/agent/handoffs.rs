@@ -763,11 +763,32 @@ pub async fn takeback(
     ))
 }
 
-/// After the owner's `done <id>`: when the task came from another agent,
-/// the COMPLETED status for it (§13.2).
+/// After `done N`: a task handed to us by another agent reports COMPLETED
+/// to that agent (§13.2).
 pub async fn completed(
     store: &Store,
     n: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<TaskMessage>, AgentError> {
+    report(store, n, TaskPartstat::Completed, Some(100), now).await
+}
+
+/// After `progress N P`: a task handed to us reports IN-PROCESS and how far
+/// it is to the agent that offered it (§13.2). Nothing for our own tasks.
+pub async fn progressed(
+    store: &Store,
+    n: i64,
+    percent: u8,
+    now: DateTime<Utc>,
+) -> Result<Vec<TaskMessage>, AgentError> {
+    report(store, n, TaskPartstat::InProcess, Some(percent), now).await
+}
+
+async fn report(
+    store: &Store,
+    n: i64,
+    partstat: TaskPartstat,
+    percent: Option<u8>,
     now: DateTime<Utc>,
 ) -> Result<Vec<TaskMessage>, AgentError> {
     let Some((_, h)) = store.task_with_handoff(n).await? else {
@@ -782,8 +803,8 @@ pub async fn completed(
     let status = messages::TaskStatus {
         request_id: RequestId::generate(now),
         task,
-        partstat: TaskPartstat::Completed,
-        percent: Some(100),
+        partstat,
+        percent,
         due: None,
         delegated_to: None,
     };

@@ -8,7 +8,7 @@ use super::meetings::MeetingOrder;
 use super::{Gatekeeper, Live};
 use crate::chat::{self, Command, ParseError, render};
 use crate::domain::contact::parse_bare_jid;
-use crate::domain::{Contact, IcalTime, Task};
+use crate::domain::{Contact, IcalTime, Task, TaskStatus};
 use crate::error::AgentError;
 use crate::negotiate::wire::{FreebusyQuery, RequestId};
 use crate::store::Store;
@@ -198,6 +198,31 @@ impl Desk<'_> {
                         reply: format!("Done: {} {}", t.id, render::sanitize(&t.task.summary)),
                         // A task from another agent: its agent hears it (§13.2).
                         task_messages: super::handoffs::completed(self.store, n, now).await?,
+                        ..Outcome::default()
+                    },
+                    Err(crate::error::StoreError::NotFound(m)) => Outcome::say(m),
+                    Err(e) => return Err(e.into()),
+                },
+            },
+            Command::Progress { id, percent } => match id.number() {
+                None => Outcome::say(format!(
+                    "'{}' is not a task id: `tasks` lists them.",
+                    render::sanitize(&id.0)
+                )),
+                Some(n) => match self
+                    .store
+                    .set_task_progress(n, TaskStatus::InProcess, Some(percent), now)
+                    .await
+                {
+                    Ok(t) => Outcome {
+                        reply: format!(
+                            "Task {}: {percent}% done ({})",
+                            t.id,
+                            render::sanitize(&t.task.summary)
+                        ),
+                        // A task from another agent: its agent hears it (§13.2).
+                        task_messages: super::handoffs::progressed(self.store, n, percent, now)
+                            .await?,
                         ..Outcome::default()
                     },
                     Err(crate::error::StoreError::NotFound(m)) => Outcome::say(m),

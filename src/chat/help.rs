@@ -103,6 +103,13 @@ pub const COMMANDS: &[CommandHelp] = &[
         examples: &["done 3"],
     },
     CommandHelp {
+        name: "progress",
+        synonyms: &[],
+        grammar: "progress <id> <percent>",
+        summary: "note how far a task is; a task handed to you reports it back",
+        examples: &["progress 3 50%"],
+    },
+    CommandHelp {
         name: "handoff",
         synonyms: &["delegate"],
         grammar: "handoff <id> to <who> [note <text>]",

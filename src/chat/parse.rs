@@ -59,6 +59,11 @@ pub enum Command {
     Done {
         id: ItemId,
     },
+    /// `progress <id> <percent>[%]`: the task is under way.
+    Progress {
+        id: ItemId,
+        percent: u8,
+    },
     /// `handoff <id> to <who> [note <text>]`.
     Handoff {
         id: ItemId,
@@ -110,6 +115,7 @@ impl Command {
             Command::Tasks => "tasks",
             Command::TaskAdd { .. } => "task add",
             Command::Done { .. } => "done",
+            Command::Progress { .. } => "progress",
             Command::Handoff { .. } => "handoff",
             Command::Takeback { .. } => "takeback",
             Command::Pending => "pending",
@@ -232,6 +238,7 @@ pub fn parse(
         "tasks" | "todo" | "todos" => no_args(rest, Command::Tasks, "tasks"),
         "task" => p.task(rest),
         "done" | "complete" => one_id(rest, "done 3").map(|id| Command::Done { id }),
+        "progress" => progress(rest),
         "handoff" | "delegate" => handoff(rest),
         "hand" if rest.first().is_some_and(|w| is(w, "off")) => handoff(&rest[1..]),
         "takeback" => one_id(rest, "takeback 3").map(|id| Command::Takeback { id }),
@@ -648,6 +655,32 @@ fn no_args(rest: &[&str], cmd: Command, name: &str) -> Result<Command, ParseErro
         Err(ParseError::invalid(format!(
             "\"{name}\" takes nothing after it: {name}"
         )))
+    }
+}
+
+/// `progress <id> <percent>[%]`.
+fn progress(rest: &[&str]) -> Result<Command, ParseError> {
+    const EXAMPLE: &str = "progress 3 50%";
+    let id = parse_id(rest.first().copied(), EXAMPLE)?;
+    let Some(word) = rest.get(1) else {
+        return Err(ParseError::invalid(format!(
+            "How far along is it? {EXAMPLE}"
+        )));
+    };
+    let percent = word
+        .trim_end_matches('%')
+        .parse::<u8>()
+        .ok()
+        .filter(|p| *p <= 100)
+        .ok_or_else(|| {
+            ParseError::invalid(format!(
+                "\"{}\" is not a percentage from 0 to 100; {EXAMPLE}",
+                sanitize(word)
+            ))
+        })?;
+    match rest.get(2..) {
+        Some(more) if !more.is_empty() => Err(left_over(more, EXAMPLE)),
+        _ => Ok(Command::Progress { id, percent }),
     }
 }
 
@@ -1253,6 +1286,26 @@ mod tests {
         "é",
         "\u{202E}",
     ];
+
+    #[test]
+    fn progress_takes_an_id_and_a_percentage() {
+        let Command::Progress { id, percent } = ok("progress 3 50%") else {
+            panic!("not progress");
+        };
+        assert_eq!((id.0.as_str(), percent), ("3", 50));
+        assert!(matches!(
+            ok("progress 3 100"),
+            Command::Progress { percent: 100, .. }
+        ));
+        for bad in [
+            "progress 3",
+            "progress 3 101%",
+            "progress 3 half",
+            "progress 3 50% more",
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
