@@ -148,6 +148,8 @@ pub async fn answer_meeting(
                         .await?
                     {
                         BookOutcome::Booked { range, moved } => {
+                            // The next request (ours or a peer's) must see it.
+                            s.live.refresh(now).await?;
                             let title = held
                                 .as_ref()
                                 .and_then(|h| h.summary.clone())
@@ -178,7 +180,11 @@ pub async fn answer_meeting(
         NegotiationRequest::Release(r) => {
             drop(turn);
             // Releasing gives nothing away and takes nothing: always fine.
-            s.store.release_hold(r.meeting.as_str(), peer).await?;
+            // With a slot, only that hold goes: a release overtaken by the
+            // next round's hold must not drop it.
+            s.store
+                .release_hold_of(r.meeting.as_str(), peer, r.slot)
+                .await?;
             let ack = MeetingAck {
                 request_id: r.request_id.clone(),
                 meeting: r.meeting.clone(),
@@ -706,6 +712,8 @@ impl Worker {
 
     async fn start(&mut self, order: MeetingOrder, now: DateTime<Utc>) -> Result<i64, String> {
         let s = &self.s;
+        // Plan with what the store holds now, not the last 500 ms tick's view.
+        s.live.refresh(now).await.map_err(|e| e.to_string())?;
         let settings = s.gate.settings();
         let own_busy = s
             .live
@@ -863,8 +871,12 @@ impl Worker {
                 };
                 Some(Event::OwnHold { slot, held })
             }
-            Effect::ReleaseOwn { .. } => {
-                if let Err(e) = s.store.release_hold(uid, s.me.as_str()).await {
+            Effect::ReleaseOwn { slot } => {
+                if let Err(e) = s
+                    .store
+                    .release_hold_of(uid, s.me.as_str(), Some(slot))
+                    .await
+                {
                     warn!(meeting = uid, "could not release our own hold: {e}");
                 }
                 None
@@ -875,7 +887,12 @@ impl Worker {
                     .book_meeting(uid, s.me.as_str(), i64::from(sequence), tz, now)
                     .await
                 {
-                    Ok(BookOutcome::Booked { .. } | BookOutcome::AlreadyBooked { .. }) => {}
+                    Ok(BookOutcome::Booked { .. } | BookOutcome::AlreadyBooked { .. }) => {
+                        // The next `meet` plans with this booking in view.
+                        if let Err(e) = s.live.refresh(now).await {
+                            warn!(meeting = uid, "could not refresh the calendar view: {e}");
+                        }
+                    }
                     Ok(other) => warn!(meeting = uid, "our own booking failed: {other:?}"),
                     Err(e) => warn!(meeting = uid, "our own booking failed: {e}"),
                 }
@@ -940,12 +957,16 @@ impl Worker {
                 None
             }
             Effect::SendRelease {
-                agent, sequence, ..
+                agent,
+                sequence,
+                slot,
+                ..
             } => {
-                let release = MeetingRef {
+                let release = messages::Release {
                     request_id: RequestId::generate(now),
                     meeting: uid_of(uid)?,
                     sequence,
+                    slot: Some(slot),
                 };
                 self.tell(agent, messages::release_element(&release));
                 None

@@ -248,7 +248,16 @@ pub type Confirm = MeetingRef;
 /// `<confirmed>` result (§12.3, iTIP REPLY ACCEPTED).
 pub type Confirmed = MeetingRef;
 /// `<release>` (§12.4): drop the hold, nothing was booked.
-pub type Release = MeetingRef;
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub request_id: RequestId,
+    pub meeting: Uid,
+    pub sequence: u32,
+    /// The held slot being released (`start`/`end`, optional): when given,
+    /// only a hold of exactly that slot goes, so a release that arrives
+    /// after the next round's hold cannot drop it.
+    pub slot: Option<TimeRange>,
+}
 /// `<cancel>` (§12.5, iTIP CANCEL): the organizer cancels a booked meeting.
 pub type Cancel = MeetingRef;
 /// `<decline>` (§12.7, iTIP REPLY PARTSTAT=DECLINED): an attendee's owner
@@ -341,8 +350,8 @@ impl NegotiationRequest {
     pub fn request_id(&self) -> &RequestId {
         match self {
             NegotiationRequest::Hold(m) => &m.request_id,
+            NegotiationRequest::Release(m) => &m.request_id,
             NegotiationRequest::Confirm(m)
-            | NegotiationRequest::Release(m)
             | NegotiationRequest::Cancel(m)
             | NegotiationRequest::Decline(m) => &m.request_id,
             NegotiationRequest::TaskOffer(m) => &m.request_id,
@@ -553,6 +562,21 @@ fn meeting_ref(el: &Element) -> Result<MeetingRef, WireError> {
     };
     no_children(el)?;
     Ok(r)
+}
+
+fn parse_release(el: &Element) -> Result<Release, WireError> {
+    let r = meeting_ref(el)?;
+    let slot = if el.attr("start").is_some() || el.attr("end").is_some() {
+        Some(slot_range(el)?)
+    } else {
+        None
+    };
+    Ok(Release {
+        request_id: r.request_id,
+        meeting: r.meeting,
+        sequence: r.sequence,
+        slot,
+    })
 }
 
 fn meeting_ack(el: &Element) -> Result<MeetingAck, WireError> {
@@ -819,7 +843,7 @@ pub fn parse_negotiation(el: &Element) -> Result<NegotiationRequest, WireError> 
     Ok(match el.name() {
         "hold" => NegotiationRequest::Hold(parse_hold(el)?),
         "confirm" => NegotiationRequest::Confirm(meeting_ref(el)?),
-        "release" => NegotiationRequest::Release(meeting_ref(el)?),
+        "release" => NegotiationRequest::Release(parse_release(el)?),
         "cancel" => NegotiationRequest::Cancel(meeting_ref(el)?),
         "decline" => NegotiationRequest::Decline(meeting_ref(el)?),
         "task-offer" => NegotiationRequest::TaskOffer(parse_task_offer(el)?),
@@ -1028,7 +1052,18 @@ pub fn confirmed_element(r: &Confirmed) -> Element {
 }
 
 pub fn release_element(r: &Release) -> Element {
-    meeting_ref_element("release", r)
+    let el = meeting_ref_element(
+        "release",
+        &MeetingRef {
+            request_id: r.request_id.clone(),
+            meeting: r.meeting.clone(),
+            sequence: r.sequence,
+        },
+    );
+    match &r.slot {
+        Some(slot) => with_range(el, slot),
+        None => el,
+    }
 }
 
 pub fn released_element(r: &Released) -> Element {
@@ -1247,7 +1282,24 @@ mod tests {
             NegotiationRequest::Hold(hold()),
             NegotiationRequest::Hold(bare_hold),
             NegotiationRequest::Confirm(mref(1)),
-            NegotiationRequest::Release(mref(0)),
+            NegotiationRequest::Release(Release {
+                request_id: mref(0).request_id,
+                meeting: mref(0).meeting,
+                sequence: 0,
+                slot: None,
+            }),
+            NegotiationRequest::Release(Release {
+                slot: Some(TimeRange {
+                    start: t("2026-01-13T10:00:00Z"),
+                    end: t("2026-01-13T10:30:00Z"),
+                }),
+                ..Release {
+                    request_id: mref(0).request_id,
+                    meeting: mref(0).meeting,
+                    sequence: 1,
+                    slot: None,
+                }
+            }),
             NegotiationRequest::Cancel(mref(2)),
             NegotiationRequest::Decline(mref(MAX_SEQUENCE)),
             NegotiationRequest::TaskOffer(offer()),

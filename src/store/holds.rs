@@ -239,13 +239,30 @@ impl Store {
     /// Drops the hold of `meeting` by `organizer`; returns whether there was
     /// one (an unknown or expired hold is not an error, §12 `<release>`).
     pub async fn release_hold(&self, meeting: &str, organizer: &str) -> Result<bool, StoreError> {
+        self.release_hold_of(meeting, organizer, None).await
+    }
+
+    /// Like [`Store::release_hold`], but when `slot` is given only a hold of
+    /// exactly that slot is released (§12.4): a release from an abandoned
+    /// round that arrives after the next round's hold leaves that hold be.
+    pub async fn release_hold_of(
+        &self,
+        meeting: &str,
+        organizer: &str,
+        slot: Option<TimeRange>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM holds WHERE meeting_uid = ? AND organizer = ?")
-            .bind(meeting.to_owned())
-            .bind(organizer.to_owned())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
+        let done = sqlx::query(
+            "DELETE FROM holds WHERE meeting_uid = ?1 AND organizer = ?2
+               AND (?3 IS NULL OR (start_utc = ?3 AND end_utc = ?4))",
+        )
+        .bind(meeting.to_owned())
+        .bind(organizer.to_owned())
+        .bind(slot.map(|r| r.start.timestamp()))
+        .bind(slot.map(|r| r.end.timestamp()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
             > 0;
         if done {
             bump_version(&mut tx, HOLDS_VERSION).await?;

@@ -1036,6 +1036,32 @@ mod tests {
         ));
     }
 
+    /// A release of an abandoned round's slot that arrives after the next
+    /// round's hold (same meeting, same organizer) leaves that hold alone.
+    #[tokio::test]
+    async fn a_late_release_of_an_old_slot_keeps_the_new_rounds_hold() {
+        let s = store().await;
+        let old = range(10, 0, 11, 0);
+        let new = range(12, 0, 13, 0);
+        for r in [old, new] {
+            assert!(matches!(
+                held(&s, &request("m1", ORG_A, 0, r), now()).await,
+                HoldOutcome::Held { .. }
+            ));
+        }
+        assert!(matches!(
+            s.release_hold_of("m1", ORG_A, Some(old)).await,
+            Ok(false)
+        ));
+        let kept = s.hold("m1", ORG_A).await.ok().flatten().map(|h| h.range);
+        assert_eq!(kept, Some(new));
+        assert!(matches!(
+            s.release_hold_of("m1", ORG_A, Some(new)).await,
+            Ok(true)
+        ));
+        assert!(matches!(s.hold("m1", ORG_A).await, Ok(None)));
+    }
+
     #[tokio::test]
     async fn a_booking_is_busy_exported_with_attendees_and_replays_are_recognised() {
         let s = store().await;
