@@ -354,6 +354,54 @@ async fn an_offer_the_owner_approves_is_accepted_and_one_left_to_expire_is_decli
     let (_, h) = handoff_of(&w, "alice", 1).await;
     assert_eq!(h.remote_partstat.map(|p| p.as_ical()), Some("ACCEPTED"));
 
+    // Countered: Dana would take it with another due date (iTIP COUNTER);
+    // it stays with Alice, who hears the date once.
+    say(
+        &w,
+        &mut alice_owner,
+        "alice",
+        Some("task add water the plants"),
+        "Added task 3",
+        &logs,
+    )
+    .await;
+    say(
+        &w,
+        &mut alice_owner,
+        "alice",
+        Some("handoff 3 to dana"),
+        "is asked about task 3",
+        &logs,
+    )
+    .await;
+    let question = say(&w, &mut dana_owner, "dana", None, "approve", &logs).await;
+    let k = question.rsplit(' ').next().expect("a number").to_string();
+    let countered = say(
+        &w,
+        &mut dana_owner,
+        "dana",
+        Some(&format!("approve {k} due 2030-01-18 17:00")),
+        "Countered",
+        &logs,
+    )
+    .await;
+    assert!(countered.contains("Fri 18 Jan 17:00"), "{countered}");
+    let heard = say(
+        &w,
+        &mut alice_owner,
+        "alice",
+        None,
+        "would take task 3",
+        &logs,
+    )
+    .await;
+    assert!(
+        heard.contains("water the plants") && heard.contains("Fri 18 Jan 17:00"),
+        "{heard}"
+    );
+    let dana_tasks = attache(&w.dir("dana"), &["tasks", "list", "--all"]);
+    assert!(!dana_tasks.contains("water the plants"), "{dana_tasks}");
+
     // Nobody answers: after the expiry Alice hears "no answer".
     say(
         &w,

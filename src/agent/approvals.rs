@@ -133,8 +133,21 @@ pub async fn resolve(
     s: &Services,
     n: i64,
     approve: bool,
+    counter: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Resolution, AgentError> {
+    // `approve N due …` counters a task offer; nothing else has a due date.
+    if counter.is_some()
+        && let Some(item) = s.store.pending_item(n).await?
+        && item.action != Action::OfferTask.name()
+    {
+        return Ok(Resolution {
+            text: format!(
+                "`due` only answers a task offer with another date; `approve {n}` approves this one."
+            ),
+            deferred: None,
+        });
+    }
     match s.store.resolve_pending(n, approve, now).await? {
         ResolveOutcome::Unknown => Ok(Resolution {
             text: format!("There is no request {n} waiting; `pending` lists them."),
@@ -159,7 +172,57 @@ pub async fn resolve(
             text: format!("Denied {n}: {}", render::sanitize(&item.description)),
             deferred: error_reply(&item, ProtocolError::NotPermitted),
         }),
-        ResolveOutcome::Resolved(item) => perform(s, &item, now).await,
+        ResolveOutcome::Resolved(item) => match counter {
+            Some(due) => counter_offer(&item, due, s.live.owner_tz()),
+            None => perform(s, &item, now).await,
+        },
+    }
+}
+
+/// `approve N due …` on a task offer: the task is not taken; the offerer
+/// hears COUNTER with the date the owner would accept (§13.1), and may offer
+/// it again with that date.
+fn counter_offer(item: &PendingItem, due: DateTime<Utc>, tz: Tz) -> Result<Resolution, AgentError> {
+    let n = item.id;
+    let Ok(NegotiationRequest::TaskOffer(offer)) = item
+        .payload
+        .parse::<Element>()
+        .map_err(|_| ())
+        .and_then(|el| parse_negotiation(&el).map_err(|_| ()))
+    else {
+        return Ok(Resolution {
+            text: format!("I could not read request {n} again; they were told no."),
+            deferred: error_reply(item, ProtocolError::NotPermitted),
+        });
+    };
+    let answer = crate::negotiate::messages::TaskAnswer {
+        request_id: offer.request_id.clone(),
+        task: offer.task.clone(),
+        partstat: crate::negotiate::messages::TaskAnswerPartstat::Counter,
+        due: Some(due),
+        delegated_to: None,
+        reason: None,
+    };
+    Ok(Resolution {
+        text: format!(
+            "Countered {n}: {}; you would take it due {}. It is not on your list unless they offer it again.",
+            render::sanitize(&item.description),
+            render::instant(due, tz)
+        ),
+        deferred: reply_for(
+            item,
+            DeferredAnswer::Negotiation(NegotiationReply::TaskAnswer(answer)),
+        ),
+    })
+}
+
+/// When a task is due, from the owner's `due <when>`: that time, or the end
+/// of that day in the owner's zone.
+pub fn due_instant(w: &crate::chat::When, tz: Tz) -> DateTime<Utc> {
+    let range = w.to_utc_range(tz);
+    match w.local_start() {
+        Some(local) => crate::domain::time::local_to_utc(local, tz),
+        None => range.end,
     }
 }
 

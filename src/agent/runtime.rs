@@ -186,13 +186,16 @@ impl AgentRuntime {
     async fn on_owner_message(&mut self, body: String, replies: &mut Replies, outbox: &Outbox) {
         let now = Utc::now();
         // `approve N` / `deny N` send the requester its final answer (§14).
-        let decision = match chat::parse_at(&body, now, self.services.live.owner_tz()) {
-            Ok(Command::Approve { id }) => id.number().map(|n| (n, true)),
-            Ok(Command::Deny { id }) => id.number().map(|n| (n, false)),
+        let tz = self.services.live.owner_tz();
+        let decision = match chat::parse_at(&body, now, tz) {
+            Ok(Command::Approve { id, due }) => id
+                .number()
+                .map(|n| (n, true, due.map(|w| approvals::due_instant(&w, tz)))),
+            Ok(Command::Deny { id }) => id.number().map(|n| (n, false, None)),
             _ => None,
         };
-        if let Some((n, approve)) = decision {
-            let text = match approvals::resolve(&self.services, n, approve, now).await {
+        if let Some((n, approve, counter)) = decision {
+            let text = match approvals::resolve(&self.services, n, approve, counter, now).await {
                 Ok(r) => {
                     if let Some(d) = r.deferred {
                         approvals::send_reply(outbox, &self.presence, d).await;

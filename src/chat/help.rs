@@ -133,9 +133,9 @@ pub const COMMANDS: &[CommandHelp] = &[
     CommandHelp {
         name: "approve",
         synonyms: &[],
-        grammar: "approve <id>",
-        summary: "allow a pending request",
-        examples: &["approve 4"],
+        grammar: "approve <id> [due <when>]",
+        summary: "allow a pending request; with due, answer a task offer with the date you would take it by",
+        examples: &["approve 4", "approve 5 due fri 17:00"],
     },
     CommandHelp {
         name: "deny",

@@ -74,8 +74,11 @@ pub enum Command {
         id: ItemId,
     },
     Pending,
+    /// `approve <id> [due <when>]`: `due` counters a task offer with
+    /// another due date (iTIP COUNTER) instead of accepting it.
     Approve {
         id: ItemId,
+        due: Option<When>,
     },
     Deny {
         id: ItemId,
@@ -246,7 +249,7 @@ pub fn parse(
             one_id(&rest[1..], "takeback 3").map(|id| Command::Takeback { id })
         }
         "pending" | "requests" => no_args(rest, Command::Pending, "pending"),
-        "approve" => one_id(rest, "approve 4").map(|id| Command::Approve { id }),
+        "approve" => p.approve(rest),
         "deny" | "reject" => one_id(rest, "deny 4").map(|id| Command::Deny { id }),
         "contacts" => no_args(rest, Command::Contacts, "contacts"),
         "contact" => contact(rest),
@@ -283,6 +286,20 @@ impl Parser {
     }
 
     /// A `<when>` that must take all of `words`.
+    /// `approve <id> [due <when>]`.
+    fn approve(&self, rest: &[&str]) -> Result<Command, ParseError> {
+        const EXAMPLE: &str = "approve 4 due fri";
+        let id = parse_id(rest.first().copied(), "approve 4")?;
+        match rest.get(1..).unwrap_or_default() {
+            [] => Ok(Command::Approve { id, due: None }),
+            [due, when @ ..] if is(due, "due") => Ok(Command::Approve {
+                id,
+                due: Some(self.whole_when(when, EXAMPLE)?),
+            }),
+            more => Err(left_over(more, EXAMPLE)),
+        }
+    }
+
     fn whole_when(&self, words: &[&str], example: &str) -> Result<When, ParseError> {
         match self.when(words)? {
             Some((w, used)) if used == words.len() => Ok(w),
@@ -1055,7 +1072,19 @@ mod tests {
     #[test]
     fn pending_requests_are_approved_or_denied() {
         assert_eq!(ok("pending"), Command::Pending);
-        assert_eq!(ok("approve 4"), Command::Approve { id: id("4") });
+        assert_eq!(
+            ok("approve 4"),
+            Command::Approve {
+                id: id("4"),
+                due: None
+            }
+        );
+        let Command::Approve { due: Some(due), .. } = ok("approve 4 due fri") else {
+            panic!("no due");
+        };
+        assert_eq!(due.first, date(2026, 1, 16));
+        assert!(read("approve 4 due").is_err());
+        assert!(read("approve 4 tomorrow").is_err());
         assert_eq!(ok("deny #4"), Command::Deny { id: id("4") });
         assert!(err("approve").contains("approve 4"));
     }
