@@ -14,7 +14,7 @@
 //! concurrent throughput of (b) ≥ 50% of (a); idle agent under 30 MB.
 
 #[path = "../benches/support/calendar_gen.rs"]
-mod calendar_gen;
+pub(crate) mod calendar_gen;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};

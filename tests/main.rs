@@ -14,6 +14,7 @@ mod differential;
 mod handoffs;
 mod hostile;
 mod interop;
+mod load;
 mod meet_cli;
 mod bench_meetings;
 mod meeting_changes;
