@@ -536,6 +536,11 @@ pub struct Negotiation {
     /// Ranked, untried candidates.
     candidates: Vec<TimeRange>,
     tried: Vec<TimeRange>,
+    /// Slots our own calendar no longer had free when their round began
+    /// (another negotiation took them): skipped without asking anyone, so
+    /// they do not use up a round.
+    #[serde(default)]
+    skipped: Vec<TimeRange>,
     /// Counters received this round, in arrival order.
     counters: Vec<TimeRange>,
     /// Attendees that booked a slot of an abandoned round (to cancel unless
@@ -567,6 +572,7 @@ impl Negotiation {
             attendees,
             candidates: Vec::new(),
             tried: Vec::new(),
+            skipped: Vec::new(),
             counters: Vec::new(),
             stale_bookings: Vec::new(),
             outcome: None,
@@ -895,6 +901,7 @@ impl Negotiation {
             && self.plan.window.start <= c.start
             && c.end <= self.plan.window.end
             && !self.tried.contains(c)
+            && !self.skipped.contains(c)
             && self
                 .own_free(&self.plan.hours, now)
                 .iter()
@@ -958,6 +965,11 @@ impl Negotiation {
             return;
         }
         if !held {
+            // Nobody was asked: not a round. Candidates are finite, so this
+            // ends (in `NoCommonTime` at worst) without a message.
+            if let Some(slot) = self.tried.pop() {
+                self.skipped.push(slot);
+            }
             self.phase = Phase::Idle;
             self.start_round(now, fx);
             return;
@@ -2182,6 +2194,25 @@ mod tests {
             !log.iter()
                 .any(|e| matches!(e, Effect::SendHold { slot: s, .. } if *s == slot(19, 9, 0)))
         );
+    }
+
+    /// Slots another negotiation took from our own calendar cost no round:
+    /// with one round allowed, the first free slot is still booked.
+    #[test]
+    fn slots_taken_from_our_own_calendar_do_not_use_up_rounds() {
+        let mut respond = world(BTreeMap::new(), BTreeMap::new());
+        let mut p = plan(three());
+        p.max_rounds = 1;
+        let (_, log) = simulate(p, move |e| match e {
+            Effect::HoldOwn { slot: s, .. } if *s == slot(19, 9, 0) || *s == slot(19, 9, 30) => {
+                vec![Event::OwnHold {
+                    slot: *s,
+                    held: false,
+                }]
+            }
+            other => respond(other),
+        });
+        assert_eq!(booked(&log), Some((slot(19, 10, 0), 3, 0)));
     }
 
     #[test]
