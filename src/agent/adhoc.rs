@@ -425,7 +425,9 @@ pub fn chat_text(
             let decision = read.one("decision", "Answer")?.ok_or("Answer: pick one.")?;
             let text = format!("{decision} {item}");
             match read.parse(&text)? {
-                Command::Approve { id, due: None } | Command::Deny { id } if id.0 == item => Ok(text),
+                Command::Approve { id, due: None } | Command::Deny { id } if id.0 == item => {
+                    Ok(text)
+                }
                 _ => Err(misread("request")),
             }
         }
