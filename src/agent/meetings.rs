@@ -700,9 +700,12 @@ impl Worker {
                 Ok(n) => {
                     info!(meeting = %m.uid, "resuming a negotiation after a restart");
                     self.reopen_chats(&m.uid, &n);
+                    let mut n = n;
+                    // Whatever was in flight died with the old process: ask
+                    // again, then let time decide what still does not come.
+                    let again = n.resumed(now);
                     self.live.insert(m.uid.clone(), n);
-                    // Whatever was in flight is lost with the old process:
-                    // time decides (answers that do not come count as none).
+                    self.carry_out(&m.uid, again, now).await;
                     self.step(&m.uid, Event::Tick, now).await;
                 }
                 Err(e) => warn!(meeting = %m.uid, "unreadable negotiation state: {e}"),

@@ -104,7 +104,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(t) => parse_instant("--now", t)?,
         None => Utc::now(),
     };
-    let ctx = Context::open(&data_dir, now).await?;
+    let ctx = Context::open(&data_dir, now)
+        .await
+        .map_err(|e| storage_failure(e, &data_dir))?;
     let result = match cli.command {
         Command::Init(_) => Ok(()),
         Command::Import(args) => import::run_import(&ctx, args).await,
@@ -121,7 +123,50 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Policy(cmd) => policy::run(&ctx, cmd).await,
     };
     ctx.store.close().await;
-    result
+    result.map_err(|e| storage_failure(e, &data_dir))
+}
+
+/// Turns SQLite's terse "attempt to write a readonly database" and "disk
+/// I/O error" into what the owner can act on: which directory, what is
+/// wrong with it and what to do. Other errors pass through unchanged.
+fn storage_failure(e: CliError, data_dir: &Path) -> CliError {
+    use crate::error::{AgentError, StoreError};
+    let sqlite = match &e {
+        CliError::Store(StoreError::Sqlx(sqlx::Error::Database(db)))
+        | CliError::Agent(AgentError::Store(StoreError::Sqlx(sqlx::Error::Database(db)))) => db,
+        _ => return e,
+    };
+    // Extended result codes carry the primary code in their low byte.
+    let primary = sqlite
+        .code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff);
+    let store = database_path(data_dir);
+    let what = match primary {
+        // SQLITE_READONLY, SQLITE_PERM, SQLITE_CANTOPEN
+        Some(8) | Some(3) | Some(14) => format!(
+            "cannot write to the store {}: the data directory {} (or a file in it) is read-only \
+             for this user. Make the directory and its files writable by the user running \
+             attache (check with `ls -la {}`), or run attache as their owner",
+            store.display(),
+            data_dir.display(),
+            data_dir.display()
+        ),
+        // SQLITE_FULL, SQLITE_IOERR (a full disk shows up as either)
+        Some(13) | Some(10) => format!(
+            "cannot write to the store {}: the disk holding {} is full or failing. Free some \
+             space there (check with `df -h {}`) and try again",
+            store.display(),
+            data_dir.display(),
+            data_dir.display()
+        ),
+        _ => return e,
+    };
+    CliError::NotDone(format!(
+        "{what}. The failed write was rolled back; the store holds what it held before \
+         (SQLite said: {})",
+        sqlite.message()
+    ))
 }
 
 /// Prints `value` as pretty JSON on stdout.

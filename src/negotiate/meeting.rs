@@ -697,6 +697,57 @@ impl Negotiation {
         }
     }
 
+    /// After a restart: the requests whose answers died with the old
+    /// process, sent again (same slot, same sequence; every one of them is
+    /// idempotent at the attendee). Without this a negotiation resumed in its
+    /// availability phase would wait out the whole phase for answers that
+    /// can no longer arrive.
+    pub fn resumed(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let by = add(now, self.plan.hold_ttl);
+        let phase = self.phase.clone();
+        for (a, s) in self.plan.attendees.iter().zip(self.attendees.iter_mut()) {
+            let Some(agent) = &a.agent else { continue };
+            if s.out.is_some() {
+                continue;
+            }
+            match &phase {
+                Phase::Availability { .. } if !s.answered_availability => {
+                    fx.push(Effect::AskAvailability {
+                        attendee: a.person.clone(),
+                        agent: agent.clone(),
+                        window: self.plan.window,
+                        duration: self.plan.duration,
+                    });
+                }
+                Phase::Holding { slot, .. } if s.answer == Answer::Awaiting => {
+                    s.answer_by = Some(by);
+                    fx.push(Effect::SendHold {
+                        attendee: a.person.clone(),
+                        agent: agent.clone(),
+                        slot: *slot,
+                        sequence: self.sequence,
+                        expires: by,
+                    });
+                }
+                Phase::Confirming { slot } if s.answer == Answer::Confirming => {
+                    s.answer_by = Some(by);
+                    fx.push(Effect::SendConfirm {
+                        attendee: a.person.clone(),
+                        agent: agent.clone(),
+                        slot: *slot,
+                        sequence: self.sequence,
+                    });
+                }
+                _ => {}
+            }
+        }
+        if let Phase::OwnHold { slot } = phase {
+            fx.push(Effect::HoldOwn { slot, expires: by });
+        }
+        fx
+    }
+
     /// When the runtime should next send [`Event::Tick`]: the earliest
     /// time an outstanding request times out (or the deadline); `None` when done.
     pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
@@ -2213,6 +2264,33 @@ mod tests {
             other => respond(other),
         });
         assert_eq!(booked(&log), Some((slot(19, 10, 0), 3, 0)));
+    }
+
+    /// A negotiation restored while waiting for availability asks again
+    /// whoever had not answered, and only them.
+    #[test]
+    fn a_resumed_negotiation_asks_again_whoever_had_not_answered() {
+        let (mut n, _) = Negotiation::new(plan(three()), now());
+        let first = three().remove(0).person;
+        n.on(
+            Event::Availability {
+                attendee: first.clone(),
+                answer: AvailabilityAnswer::YesNoOnly,
+            },
+            now(),
+        );
+        let json = serde_json::to_string(&n).unwrap_or_default();
+        let mut back: Negotiation = serde_json::from_str(&json).unwrap_or_else(|_| n.clone());
+        let again = back.resumed(now() + TimeDelta::minutes(1));
+        let asked: Vec<&String> = again
+            .iter()
+            .filter_map(|e| match e {
+                Effect::AskAvailability { attendee, .. } => Some(attendee),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(asked.len(), 2, "{again:?}");
+        assert!(!asked.contains(&&first));
     }
 
     #[test]
