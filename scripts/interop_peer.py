@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent peer for attache's agent protocol (urn:x-attache:agent:0).
+"""An independent peer for attache's agent protocol (urn:x-attache:agent:1).
 
 Written from docs/protocol.md alone (sections 2-8), without reading
 attache's source: if this peer and attache disagree, either attache or the
@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     )
     sys.exit(2)
 
-NS = "urn:x-attache:agent:0"
+NS = "urn:x-attache:agent:1"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 DISCO_INFO = "http://jabber.org/protocol/disco#info"
 CLIENT = "jabber:client"
@@ -113,13 +113,31 @@ def canonical(elem):
     ]
 
 
-def interval_list(parent, name):
-    """`(start, end, element)` of every child `name` in our namespace."""
-    return [
-        (c.get("start"), c.get("end"), c)
-        for c in parent
-        if c.tag == f"{{{NS}}}{name}"
-    ]
+def children(parent, name):
+    """Every child `name` in our namespace."""
+    return [c for c in parent if c.tag == f"{{{NS}}}{name}"]
+
+
+def parse_period_list(text):
+    """§5.2: `START/END,START/END…`, whitespace allowed around commas, periods
+    and the `/`. Returns ([(start, end)], None) or (None, what is wrong)."""
+    if not (text or "").strip():
+        return None, "an empty period list"
+    out = []
+    for n, item in enumerate(text.split(","), 1):
+        item = item.strip()
+        if not item:
+            return None, f"period {n} is empty"
+        parts = item.split("/")
+        if len(parts) != 2:
+            return None, f"{item!r} is not START/END"
+        s, e = parse_instant(parts[0].strip()), parse_instant(parts[1].strip())
+        if s is None or e is None:
+            return None, f"{item!r} has an instant that is not of §4.2"
+        if e <= s:
+            return None, f"{item!r} does not end after it starts"
+        out.append((s, e))
+    return out, None
 
 
 class Exchange:
@@ -395,14 +413,31 @@ class Peer(slixmpp.ClientXMPP):
                     ex.violation("§5.2: the reply window exceeds the requested one")
 
         def intervals(name):
+            """§5.2: the periods of every <name>, as (start, end, fbtype), by start.
+
+            Checks what the responder promises: one element per kind (per
+            FBTYPE for <busy>), no empty element, each list sorted as written
+            and without whitespace."""
             out = []
-            for start, end, elem in interval_list(fb, name):
-                s, e = parse_instant(start), parse_instant(end)
-                if s is None or e is None or e <= s:
-                    ex.violation(f"§4.2: <{name}> has a bad interval {start!r}–{end!r}")
+            seen_fbtypes = []
+            for elem in children(fb, name):
+                fbtype = elem.get("fbtype") if name == "busy" else None
+                if fbtype in seen_fbtypes:
+                    ex.violation(f"§5.2: a second <{name}>" + (f" with fbtype {fbtype}" if fbtype else ""))
+                seen_fbtypes.append(fbtype)
+                if elem.get("start") is not None or elem.get("end") is not None:
+                    ex.violation(f"§5.2: <{name}> has start/end attributes (version 0 form)")
+                text = elem.text or ""
+                if re.search(r"\s", text):
+                    ex.violation(f"§5.2: the responder wrote whitespace in <{name}>")
+                periods, error = parse_period_list(text)
+                if error:
+                    ex.violation(f"§5.2: <{name}>: {error}")
                     continue
-                out.append((s, e, elem))
-            return out
+                if periods != sorted(periods):
+                    ex.violation(f"§5.2: <{name}> is not sorted")
+                out.extend((s, e, fbtype) for s, e in periods)
+            return sorted(out, key=lambda p: (p[0], p[1]))
 
         shown = intervals("shown")
         ex["shown"] = [[iso(s), iso(e)] for s, e, _ in shown]
@@ -428,10 +463,10 @@ class Peer(slixmpp.ClientXMPP):
 
         if level in ("busy", "details"):
             busy = intervals("busy")
-            ex["busy"] = [[iso(s), iso(e), el.get("fbtype")] for s, e, el in busy]
-            for s, e, el in busy:
-                if el.get("fbtype") not in ("BUSY", "BUSY-TENTATIVE"):
-                    ex.violation(f"§5.2: fbtype {el.get('fbtype')!r}")
+            ex["busy"] = [[iso(s), iso(e), fbtype] for s, e, fbtype in busy]
+            for s, e, fbtype in busy:
+                if fbtype not in ("BUSY", "BUSY-TENTATIVE"):
+                    ex.violation(f"§5.2: fbtype {fbtype!r}")
                 if not inside_shown(s, e):
                     ex.violation(f"§5.2: busy {iso(s)}–{iso(e)} outside every <shown>")
             check_sorted_disjoint(ex, "busy", busy, merge=True)
@@ -451,8 +486,6 @@ class Peer(slixmpp.ClientXMPP):
                             f"§5.2: free slot {iso(s)}–{iso(e)} overlaps busy {iso(bs)}–{iso(be)} "
                             "of the busy-level answer"
                         )
-            if [s for s, _, _ in free] != sorted(s for s, _, _ in free):
-                ex.violation("§5.2: free slots are not earliest first")
         if level == "yes-no":
             answers = [c for c in fb if c.tag == f"{{{NS}}}answer"]
             ex["answers"] = [[a.get("start"), a.get("end"), (a.text or "").strip()] for a in answers]
@@ -495,13 +528,15 @@ def iso(dt):
 
 
 def check_sorted_disjoint(ex, name, items, merge):
-    """§5.2: sorted and disjoint; with `merge`, touching runs of one fbtype are merged."""
+    """§5.2: sorted and disjoint; with `merge`, touching periods of one fbtype are merged.
+
+    `items` are (start, end, fbtype)."""
     for (s1, e1, a), (s2, e2, b) in zip(items, items[1:]):
         if s2 < s1:
             ex.violation(f"§5.2: <{name}> not sorted at {iso(s2)}")
         elif s2 < e1:
             ex.violation(f"§5.2: <{name}> {iso(s1)}–{iso(e1)} overlaps {iso(s2)}–{iso(e2)}")
-        elif merge and s2 == e1 and a.get("fbtype") == b.get("fbtype"):
+        elif merge and s2 == e1 and a == b:
             ex.violation(f"§5.2: <{name}> {iso(s1)}–{iso(e1)} and the next are not merged")
 
 

@@ -66,6 +66,10 @@ pub enum StoreError {
     Conflict(String),
     #[error(transparent)]
     Ics(#[from] IcsError),
+    /// A decision could not be written to the disclosure log (the batch it
+    /// was in was not committed; nothing of it was written).
+    #[error("could not write the disclosure log: {0}")]
+    LogWrite(String),
 }
 
 /// Errors from loading the configuration.

@@ -53,6 +53,51 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) a process has used so far, from /proc.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|x| x.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15; the kernel counts 100 ticks a second.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// A process and all its descendants (Prosody runs under `runuser` as root).
+fn with_descendants(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+        all.extend(with_descendants(child));
+    }
+    all
+}
+
+/// CPU used by each of `pids` while `run` runs, in µs per request.
+async fn cpu_per_request<F: Future<Output = Run>>(pids: &[Vec<u32>], run: F) -> (Run, Vec<f64>) {
+    let total = |group: &Vec<u32>| group.iter().map(|p| cpu_time(*p)).sum::<Duration>();
+    let before: Vec<Duration> = pids.iter().map(total).collect();
+    let run = run.await;
+    let n = run.latencies.len().max(1) as f64;
+    let used = pids
+        .iter()
+        .zip(before)
+        .map(|(g, b)| total(g).saturating_sub(b).as_secs_f64() * 1e6 / n)
+        .collect();
+    (run, used)
+}
+
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -279,17 +324,34 @@ async fn bench_agent_freebusy_against_raw_ping() {
     drive(&mut alice, &bob_agent, &freebusy, WARM_UP, IN_FLIGHT).await;
     let raw = drive(&mut pinger, &ponger_jid, &ping, SEQUENTIAL, 1).await;
     let fb = drive(&mut alice, &bob_agent, &freebusy, SEQUENTIAL, 1).await;
-    let raw_burst = drive(&mut pinger, &ponger_jid, &ping, CONCURRENT_TOTAL, IN_FLIGHT).await;
-    let fb_burst = drive(
-        &mut alice,
-        &bob_agent,
-        &freebusy,
-        CONCURRENT_TOTAL,
-        IN_FLIGHT,
+    // Who spends the CPU in the bursts: the agent, the server, this client.
+    let watched = [
+        vec![pid],
+        with_descendants(server.pid().unwrap_or(0)),
+        vec![std::process::id()],
+    ];
+    let (raw_burst, raw_cpu) = cpu_per_request(
+        &watched,
+        drive(&mut pinger, &ponger_jid, &ping, CONCURRENT_TOTAL, IN_FLIGHT),
+    )
+    .await;
+    let (fb_burst, fb_cpu) = cpu_per_request(
+        &watched,
+        drive(
+            &mut alice,
+            &bob_agent,
+            &freebusy,
+            CONCURRENT_TOTAL,
+            IN_FLIGHT,
+        ),
     )
     .await;
     let yn = drive(&mut alice, &bob_agent, &yes_no, SEQUENTIAL, 1).await;
-    let yn_burst = drive(&mut alice, &bob_agent, &yes_no, CONCURRENT_TOTAL, IN_FLIGHT).await;
+    let (yn_burst, yn_cpu) = cpu_per_request(
+        &watched,
+        drive(&mut alice, &bob_agent, &yes_no, CONCURRENT_TOTAL, IN_FLIGHT),
+    )
+    .await;
     let busy_kib = rss_kib(pid);
     responder.abort();
 
@@ -323,6 +385,24 @@ async fn bench_agent_freebusy_against_raw_ping() {
         ms(pct(&yn.latencies, 0.5)),
         ms(pct(&yn.latencies, 0.99)),
         yn_burst.per_second()
+    );
+    let cpu = |c: &[f64]| {
+        format!(
+            "agent {:.0} µs, server {:.0} µs, client {:.0} µs",
+            c[0], c[1], c[2]
+        )
+    };
+    println!(
+        "CPU per request in the bursts: (a) ping: {} (the agent idles)",
+        cpu(&raw_cpu)
+    );
+    println!(
+        "CPU per request in the bursts: (b) free/busy: {}",
+        cpu(&fb_cpu)
+    );
+    println!(
+        "CPU per request in the bursts: (c) yes-no: {}",
+        cpu(&yn_cpu)
     );
     println!("reply payload sizes: (a) {raw_bytes} B  (b) {fb_bytes} B  (c) {yn_bytes} B");
     println!("ratio (b)/(a) median: {median_ratio:.2} (target <= 1.5)");

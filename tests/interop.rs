@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::common::repo;
 use crate::common::world::{World, calendar};
 
-const NS: &str = "urn:x-attache:agent:0";
+const NS: &str = "urn:x-attache:agent:1";
 
 /// The venv's python with slixmpp, or a panic saying how to install it:
 /// a test that did not run must never look green.

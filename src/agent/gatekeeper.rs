@@ -3,6 +3,7 @@
 //! that two concurrent requests from one peer cannot both slip under its
 //! rate limit, and a repeated request cannot be decided twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -57,6 +58,18 @@ struct Books {
     rates: RateBook,
     /// Loaded on first use.
     replay: Option<ReplayIndex>,
+    /// Replies decided but perhaps not yet committed, by (peer, request id):
+    /// the turn ends before the commit (so that decisions made meanwhile are
+    /// committed together), and a replay that arrives in between must get
+    /// this reply once it is committed — not a second decision.
+    in_flight: HashMap<(String, String), InFlight>,
+}
+
+struct InFlight {
+    digest: String,
+    reply: String,
+    /// `Some(true)` once committed, `Some(false)` if the write failed.
+    committed: watch::Receiver<Option<bool>>,
 }
 
 /// One request's turn at the gatekeeper: while it lives, no other request
@@ -142,6 +155,23 @@ impl Turn<'_> {
         now: DateTime<Utc>,
     ) -> Result<Option<(String, String)>, AgentError> {
         let store = &self.gate.store;
+        let key = (peer.to_owned(), request_id.to_owned());
+        if let Some(f) = self.books.in_flight.get(&key) {
+            let (digest, reply) = (f.digest.clone(), f.reply.clone());
+            let mut committed = f.committed.clone();
+            // The first copy is being written right now: wait for it (a
+            // batch write, milliseconds) rather than decide it again.
+            let ok = match committed.wait_for(Option::is_some).await {
+                Ok(state) => *state == Some(true),
+                Err(_) => false,
+            };
+            if ok {
+                return Ok(Some((digest, reply)));
+            }
+            // Never written: the first asker got an error; decide afresh.
+            self.books.in_flight.remove(&key);
+            return Ok(None);
+        }
         if self.books.replay.is_none() {
             let index = ReplayIndex::load(store, now - REPLAY_MEMORY).await?;
             self.books.replay = Some(index);
@@ -224,29 +254,50 @@ impl Turn<'_> {
     }
 
     /// Logs the decision and, when given, remembers the reply for replay —
-    /// in one write — and ends the turn.
+    /// in one write — and ends the turn. The turn ends when the decision is
+    /// queued for the log, so the next request is decided while this one is
+    /// written; this call returns only once it is committed: nothing may be
+    /// sent before.
     pub async fn record(
-        mut self,
+        self,
         decided: Decided,
         replay: Option<ReplayRecord<'_>>,
     ) -> Result<Answer, AgentError> {
-        let logged_as = self
-            .gate
-            .store
-            .record_decision(&decided.entry, replay)
-            .await?;
+        let Turn { gate, mut books } = self;
+        let committed = gate.store.submit_decision(&decided.entry, replay).await;
+        // Counted from now on: a decision being written already counts
+        // against the rate (if the write fails, the count errs on the strict side).
         if decided.entry.outcome != AuditOutcome::RateLimited {
-            self.books
-                .rates
-                .note(&decided.entry.peer_key, decided.entry.at);
+            books.rates.note(&decided.entry.peer_key, decided.entry.at);
         }
-        if let (Some(r), Some(index)) = (replay, self.books.replay.as_mut()) {
-            index.insert(r.peer, r.request_id, decided.entry.at);
+        let mut done = None;
+        if let Some(r) = replay {
+            if let Some(index) = books.replay.as_mut() {
+                index.insert(r.peer, r.request_id, decided.entry.at);
+            }
+            books
+                .in_flight
+                .retain(|_, f| f.committed.borrow().is_none());
+            let (tx, rx) = watch::channel(None);
+            books.in_flight.insert(
+                (r.peer.to_owned(), r.request_id.to_owned()),
+                InFlight {
+                    digest: r.digest.to_owned(),
+                    reply: r.reply.to_owned(),
+                    committed: rx,
+                },
+            );
+            done = Some(tx);
+        }
+        drop(books);
+        let logged = committed.wait().await;
+        if let Some(done) = done {
+            let _ = done.send(Some(logged.is_ok()));
         }
         Ok(Answer {
             decision: decided.decision,
             disclosure: decided.disclosure,
-            logged_as,
+            logged_as: logged?,
         })
     }
 }

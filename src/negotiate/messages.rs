@@ -485,7 +485,7 @@ fn own_children(el: &Element) -> impl Iterator<Item = &Element> {
 
 fn unsupported_child(parent: &Element, child: &Element) -> WireError {
     WireError::Unsupported(format!(
-        "<{}/> is not part of a version 0 <{}/>",
+        "<{}/> is not part of a version 1 <{}/>",
         clip(child.name()),
         parent.name()
     ))
@@ -851,7 +851,7 @@ pub fn parse_negotiation(el: &Element) -> Result<NegotiationRequest, WireError> 
         "task-cancel" => NegotiationRequest::TaskCancel(parse_task_cancel(el)?),
         other => {
             return Err(WireError::Unsupported(format!(
-                "<{}/> is not a version 0 meeting or task request",
+                "<{}/> is not a version 1 meeting or task request",
                 clip(other)
             )));
         }
@@ -880,7 +880,7 @@ pub fn parse_negotiation_reply(el: &Element) -> Result<NegotiationReply, WireErr
         "task-answer" => NegotiationReply::TaskAnswer(parse_task_answer(el)?),
         other => {
             return Err(WireError::Unsupported(format!(
-                "<{}/> is not a version 0 meeting or task result",
+                "<{}/> is not a version 1 meeting or task result",
                 clip(other)
             )));
         }

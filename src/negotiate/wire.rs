@@ -13,14 +13,19 @@ use xmpp_parsers::minidom::rxml::{NcName, xml_ncname};
 use crate::domain::{BusyInterval, BusyStatus, TimeRange};
 use crate::policy::{DisclosedEvent, Disclosure, Level};
 
-/// The protocol's namespace and disco feature.
-pub const NS: &str = "urn:x-attache:agent:0";
+/// The protocol's namespace and disco feature. Version 1: the period lists
+/// of §5.2 replaced version 0's one element per interval (§10), which peers
+/// of version 0 would misread, hence the new number.
+pub const NS: &str = "urn:x-attache:agent:1";
 
 /// Limits of §8.
 pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
 pub const MAX_WINDOW_DAYS: i64 = 366;
 pub const MAX_SLOTS: usize = 50;
 pub const MAX_DEPTH: usize = 4;
+/// Periods per kind of list in a reply (`<shown>`, `<busy>`, `<free>`, each
+/// counted over all its elements), and `<event>`s: bounds what a requester
+/// reads from a peer, and what a responder writes.
 pub const MAX_REPLY_INTERVALS: usize = 2_000;
 
 /// Why a payload cannot be answered; each maps to one stanza error (§6).
@@ -428,7 +433,7 @@ pub fn parse_request(el: &Element) -> Result<PeerRequest, WireError> {
     match el.name() {
         "freebusy" => parse_freebusy(el).map(PeerRequest::Freebusy),
         other => Err(WireError::Unsupported(format!(
-            "<{}/> is not part of version 0 of the attache protocol",
+            "<{}/> is not part of version 1 of the attache protocol",
             clip(other)
         ))),
     }
@@ -507,7 +512,7 @@ fn parse_freebusy(el: &Element) -> Result<FreebusyQuery, WireError> {
             }
             other => {
                 return Err(WireError::Unsupported(format!(
-                    "<{}/> is not part of a version 0 <freebusy/> request",
+                    "<{}/> is not part of a version 1 <freebusy/> request",
                     clip(other)
                 )));
             }
@@ -548,42 +553,50 @@ pub fn parse_reply(el: &Element) -> Result<FreebusyReply, WireError> {
         free: Vec::new(),
         answer: None,
     };
-    let mut count = 0;
+    let mut children = 0;
     for child in el.children() {
-        count += 1;
-        if count > MAX_REPLY_INTERVALS * 2 {
-            return Err(WireError::TooLarge(
-                "the reply has too many elements".into(),
-            ));
+        children += 1;
+        if children > MAX_REPLY_INTERVALS * 2 {
+            return Err(WireError::TooLarge(format!(
+                "the reply has more than {} child elements",
+                MAX_REPLY_INTERVALS * 2
+            )));
         }
         match child.name() {
-            "shown" => reply.shown.push(range(child)?),
-            "free" => reply.free.push(range(child)?),
-            "busy" | "event" => {
-                let r = range(child)?;
-                let interval = BusyInterval {
-                    start: r.start,
-                    end: r.end,
-                    status: match child.attr("fbtype") {
-                        Some("BUSY-TENTATIVE") => BusyStatus::Tentative,
-                        _ => BusyStatus::Busy,
-                    },
-                };
-                if child.name() == "busy" {
-                    reply.busy.push(interval);
-                } else {
-                    let text = |name: &str| {
-                        child
-                            .children()
-                            .find(|c| c.name() == name)
-                            .map(|c| c.text())
-                    };
-                    reply.events.push(EventDetails {
-                        interval,
-                        summary: text("summary"),
-                        location: text("location"),
-                    });
+            "shown" => read_periods(child, &mut reply.shown)?,
+            "free" => read_periods(child, &mut reply.free)?,
+            "busy" => {
+                let status = fbtype_status(child);
+                let mut periods = Vec::new();
+                read_periods_counted(child, &mut periods, reply.busy.len())?;
+                reply.busy.extend(periods.into_iter().map(|p| BusyInterval {
+                    start: p.start,
+                    end: p.end,
+                    status,
+                }));
+            }
+            "event" => {
+                if reply.events.len() == MAX_REPLY_INTERVALS {
+                    return Err(WireError::TooLarge(format!(
+                        "the reply has more than {MAX_REPLY_INTERVALS} <event> elements"
+                    )));
                 }
+                let r = range(child)?;
+                let text = |name: &str| {
+                    child
+                        .children()
+                        .find(|c| c.name() == name)
+                        .map(|c| c.text())
+                };
+                reply.events.push(EventDetails {
+                    interval: BusyInterval {
+                        start: r.start,
+                        end: r.end,
+                        status: fbtype_status(child),
+                    },
+                    summary: text("summary"),
+                    location: text("location"),
+                });
             }
             "answer" => {
                 let r = range(child)?;
@@ -597,7 +610,113 @@ pub fn parse_reply(el: &Element) -> Result<FreebusyReply, WireError> {
             _ => {}
         }
     }
+    // Several elements of one kind (two FBTYPEs of `<busy>`, or a peer that
+    // splits a list) are one list: in time order, as the sender promises.
+    reply.shown.sort_by_key(|p| (p.start, p.end));
+    reply.free.sort_by_key(|p| (p.start, p.end));
+    reply.busy.sort_by_key(|b| (b.start, b.end));
     Ok(reply)
+}
+
+/// The FBTYPE of a `<busy>` or `<event>`: RFC 5545 §3.2.9 says a value the
+/// reader does not know counts as `BUSY`, as does a missing one.
+fn fbtype_status(el: &Element) -> BusyStatus {
+    match el.attr("fbtype") {
+        Some("BUSY-TENTATIVE") => BusyStatus::Tentative,
+        _ => BusyStatus::Busy,
+    }
+}
+
+/// Appends the period list of `el` (§5.2) to `out`, which already holds the
+/// periods of earlier elements of the same kind.
+fn read_periods(el: &Element, out: &mut Vec<TimeRange>) -> Result<(), WireError> {
+    let already = out.len();
+    read_periods_counted(el, out, already)
+}
+
+/// Appends the period list of `el` to `out`, refusing it once `already`
+/// periods of this kind plus its own exceed [`MAX_REPLY_INTERVALS`].
+fn read_periods_counted(
+    el: &Element,
+    out: &mut Vec<TimeRange>,
+    already: usize,
+) -> Result<(), WireError> {
+    let room = MAX_REPLY_INTERVALS.saturating_sub(already);
+    let periods = parse_period_list(&el.text(), room).map_err(|e| match e {
+        WireError::TooLarge(_) => WireError::TooLarge(format!(
+            "the reply lists more than {MAX_REPLY_INTERVALS} periods in <{}>",
+            el.name()
+        )),
+        WireError::Invalid(m) => WireError::Invalid(format!("<{}>: {m}", el.name())),
+        other => other,
+    })?;
+    out.extend(periods);
+    Ok(())
+}
+
+/// Reads a period list of §5.2: `START/END` periods (RFC 5545 PERIOD in its
+/// explicit form, both ends instants of §4.2) separated by commas, with any
+/// whitespace around them. At least one period, at most `max`, each ending
+/// after it starts; the order is the sender's.
+pub fn parse_period_list(text: &str, max: usize) -> Result<Vec<TimeRange>, WireError> {
+    if text.trim().is_empty() {
+        return Err(WireError::Invalid(
+            "no periods: expected START/END,… such as 2026-01-12T09:00:00Z/2026-01-12T10:30:00Z"
+                .into(),
+        ));
+    }
+    let mut out = Vec::new();
+    for (n, item) in text.split(',').enumerate() {
+        if out.len() == max {
+            return Err(WireError::TooLarge(format!("more than {max} periods")));
+        }
+        let item = item.trim();
+        if item.is_empty() {
+            return Err(WireError::Invalid(format!(
+                "period {} is empty (two commas in a row, or a comma first or last)",
+                n + 1
+            )));
+        }
+        let Some((start, end)) = item.split_once('/') else {
+            return Err(WireError::Invalid(format!(
+                "'{}' is not a period START/END such as 2026-01-12T09:00:00Z/2026-01-12T10:30:00Z",
+                clip(item)
+            )));
+        };
+        let instant = |v: &str| {
+            let v = v.trim();
+            parse_time(v).ok_or_else(|| {
+                WireError::Invalid(format!(
+                    "'{}' in period {} is not a UTC time like 2026-01-13T10:00:00Z",
+                    clip(v),
+                    n + 1
+                ))
+            })
+        };
+        let (start, end) = (instant(start)?, instant(end)?);
+        if end <= start {
+            return Err(WireError::Invalid(format!(
+                "period '{}' does not end after it starts",
+                clip(item)
+            )));
+        }
+        out.push(TimeRange { start, end });
+    }
+    Ok(out)
+}
+
+/// Writes a period list of §5.2: `START/END,START/END…`.
+pub fn format_period_list<'a>(periods: impl IntoIterator<Item = &'a TimeRange>) -> String {
+    let mut out = String::new();
+    for p in periods {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(&format_time(p.start));
+        out.push('/');
+        out.push_str(&format_time(p.end));
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------
@@ -641,6 +760,55 @@ fn interval_element(name: &str, b: &BusyInterval) -> Element {
     el
 }
 
+/// `r` ended early enough that its `<shown>` and `<busy>` lists fit in
+/// [`MAX_REPLY_INTERVALS`] periods each (§8); `None` when they already fit.
+/// Cutting only the busy list would make the time after it look free, so
+/// the shown stretches and the window end where the first left-out period
+/// starts.
+fn fit_reply(r: &FreebusyReply) -> Option<FreebusyReply> {
+    let cutoff = [
+        r.shown.get(MAX_REPLY_INTERVALS).map(|p| p.start),
+        r.busy.get(MAX_REPLY_INTERVALS).map(|b| b.start),
+    ]
+    .into_iter()
+    .flatten()
+    .min()?;
+    let mut out = r.clone();
+    out.shown = r
+        .shown
+        .iter()
+        .filter(|p| p.start < cutoff)
+        .map(|p| TimeRange {
+            start: p.start,
+            end: p.end.min(cutoff),
+        })
+        .collect();
+    out.busy.retain(|b| b.start < cutoff);
+    for b in &mut out.busy {
+        b.end = b.end.min(cutoff);
+    }
+    out.events.retain(|e| e.interval.start < cutoff);
+    out.free.retain(|f| f.end <= cutoff);
+    out.window = r
+        .window
+        .map(|w| TimeRange {
+            start: w.start,
+            end: w.end.min(cutoff),
+        })
+        .filter(|w| w.start < w.end);
+    Some(out)
+}
+
+/// `<name>` carrying the first [`MAX_REPLY_INTERVALS`] of `periods` as a
+/// period list; `None` when there are none (§5.2 omits empty lists).
+fn period_list_element<'a>(
+    name: &str,
+    periods: impl Iterator<Item = &'a TimeRange>,
+) -> Option<Element> {
+    let text = format_period_list(periods.take(MAX_REPLY_INTERVALS));
+    (!text.is_empty()).then(|| Element::builder(name, NS).append(text).build())
+}
+
 /// The request element of §5.1.
 pub fn request_element(q: &FreebusyQuery) -> Element {
     let mut el = Element::builder("freebusy", NS).build();
@@ -674,6 +842,14 @@ pub fn request_element(q: &FreebusyQuery) -> Element {
 
 /// The result element of §5.2.
 pub fn reply_element(r: &FreebusyReply) -> Element {
+    let fitted;
+    let r = match fit_reply(r) {
+        Some(f) => {
+            fitted = f;
+            &fitted
+        }
+        None => r,
+    };
     let mut el = Element::builder("freebusy", NS).build();
     set(
         &mut el,
@@ -688,11 +864,32 @@ pub fn reply_element(r: &FreebusyReply) -> Element {
     if let Some(w) = &r.window {
         el = with_range(el, w);
     }
-    for s in &r.shown {
-        el.append_child(range_element("shown", s));
+    if let Some(shown) = period_list_element("shown", r.shown.iter()) {
+        el.append_child(shown);
     }
-    for b in r.busy.iter().take(MAX_REPLY_INTERVALS) {
-        el.append_child(interval_element("busy", b));
+    // One `<busy>` per FBTYPE present, as RFC 5545 FREEBUSY groups periods.
+    for (status, fbtype) in [
+        (BusyStatus::Busy, "BUSY"),
+        (BusyStatus::Tentative, "BUSY-TENTATIVE"),
+    ] {
+        let periods: Vec<TimeRange> = r
+            .busy
+            .iter()
+            .take(MAX_REPLY_INTERVALS)
+            .filter(|b| b.status == status)
+            .map(|b| TimeRange {
+                start: b.start,
+                end: b.end,
+            })
+            .collect();
+        if let Some(mut busy) = period_list_element("busy", periods.iter()) {
+            set(
+                &mut busy,
+                xml_ncname!("fbtype").to_ncname(),
+                fbtype.to_string(),
+            );
+            el.append_child(busy);
+        }
     }
     for e in r.events.iter().take(MAX_REPLY_INTERVALS) {
         let mut event = interval_element("event", &e.interval);
@@ -704,8 +901,8 @@ pub fn reply_element(r: &FreebusyReply) -> Element {
         }
         el.append_child(event);
     }
-    for f in r.free.iter().take(MAX_REPLY_INTERVALS) {
-        el.append_child(range_element("free", f));
+    if let Some(free) = period_list_element("free", r.free.iter()) {
+        el.append_child(free);
     }
     if let Some((slot, answer)) = &r.answer {
         let mut a = range_element("answer", slot);
@@ -862,6 +1059,484 @@ impl ProtocolError {
                 "this agent already appears in the task's delegation chain".into(),
                 app("delegation-loop"),
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn at(day: u32, h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, day, h, m, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn period(day: u32, (h1, m1): (u32, u32), (h2, m2): (u32, u32)) -> TimeRange {
+        TimeRange {
+            start: at(day, h1, m1),
+            end: at(day, h2, m2),
+        }
+    }
+
+    fn busy(p: TimeRange, status: BusyStatus) -> BusyInterval {
+        BusyInterval {
+            start: p.start,
+            end: p.end,
+            status,
+        }
+    }
+
+    fn rid() -> RequestId {
+        RequestId::parse("r1").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn empty(level: Level) -> FreebusyReply {
+        FreebusyReply {
+            request_id: rid(),
+            level,
+            window: Some(TimeRange {
+                start: at(12, 0, 0),
+                end: at(26, 0, 0),
+            }),
+            shown: Vec::new(),
+            busy: Vec::new(),
+            events: Vec::new(),
+            free: Vec::new(),
+            answer: None,
+        }
+    }
+
+    /// Serializes and reads back, as the wire does.
+    fn reparse(el: &Element) -> Element {
+        let mut buf = Vec::new();
+        if let Err(e) = el.write_to(&mut buf) {
+            panic!("{e}");
+        }
+        let text = String::from_utf8(buf).unwrap_or_else(|e| panic!("{e}"));
+        text.parse().unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    fn reply_xml(children: &str) -> Element {
+        format!(
+            "<freebusy xmlns='{NS}' request-id='r1' level='busy' \
+             start='2026-01-12T00:00:00Z' end='2026-01-26T00:00:00Z'>{children}</freebusy>"
+        )
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {children}"))
+    }
+
+    fn list(ps: &[TimeRange]) -> String {
+        format_period_list(ps.iter())
+    }
+
+    /// A busy reply over 14 days of 08:00–16:00: one `<shown>` a day and ten
+    /// busy blocks (eight BUSY, two tentative), the benchmark's shape.
+    fn fortnight() -> FreebusyReply {
+        let mut r = empty(Level::Busy);
+        r.shown = (12..26).map(|d| period(d, (8, 0), (16, 0))).collect();
+        r.busy = (12..22)
+            .map(|d| {
+                let status = if d % 5 == 0 {
+                    BusyStatus::Tentative
+                } else {
+                    BusyStatus::Busy
+                };
+                busy(period(d, (9, 0), (10, 30)), status)
+            })
+            .collect();
+        r
+    }
+
+    /// How version 0 wrote the same reply: one element per interval.
+    fn version_0_element(r: &FreebusyReply) -> Element {
+        let mut el = Element::builder("freebusy", "urn:x-attache:agent:0").build();
+        set(
+            &mut el,
+            xml_ncname!("request-id").to_ncname(),
+            r.request_id.to_string(),
+        );
+        set(
+            &mut el,
+            xml_ncname!("level").to_ncname(),
+            r.level.name().to_string(),
+        );
+        if let Some(w) = &r.window {
+            el = with_range(el, w);
+        }
+        for s in &r.shown {
+            el.append_child(with_range(
+                Element::builder("shown", "urn:x-attache:agent:0").build(),
+                s,
+            ));
+        }
+        for b in &r.busy {
+            let mut c = with_range(
+                Element::builder("busy", "urn:x-attache:agent:0").build(),
+                &TimeRange {
+                    start: b.start,
+                    end: b.end,
+                },
+            );
+            let fbtype = match b.status {
+                BusyStatus::Busy => "BUSY",
+                BusyStatus::Tentative => "BUSY-TENTATIVE",
+            };
+            set(
+                &mut c,
+                xml_ncname!("fbtype").to_ncname(),
+                fbtype.to_string(),
+            );
+            el.append_child(c);
+        }
+        el
+    }
+
+    #[test]
+    fn a_busy_reply_is_one_list_per_kind() {
+        let mut r = empty(Level::Busy);
+        r.shown = vec![period(12, (8, 0), (16, 0)), period(13, (8, 0), (16, 0))];
+        r.busy = vec![
+            busy(period(12, (9, 0), (10, 30)), BusyStatus::Busy),
+            busy(period(12, (11, 0), (12, 0)), BusyStatus::Tentative),
+            busy(period(13, (13, 0), (14, 0)), BusyStatus::Busy),
+        ];
+        let el = reply_element(&r);
+        let kids: Vec<(String, Option<&str>, String)> = el
+            .children()
+            .map(|c| (c.name().to_string(), c.attr("fbtype"), c.text()))
+            .collect();
+        assert_eq!(
+            kids,
+            vec![
+                (
+                    "shown".to_string(),
+                    None,
+                    "2026-01-12T08:00:00Z/2026-01-12T16:00:00Z,\
+                     2026-01-13T08:00:00Z/2026-01-13T16:00:00Z"
+                        .to_string()
+                ),
+                (
+                    "busy".to_string(),
+                    Some("BUSY"),
+                    "2026-01-12T09:00:00Z/2026-01-12T10:30:00Z,\
+                     2026-01-13T13:00:00Z/2026-01-13T14:00:00Z"
+                        .to_string()
+                ),
+                (
+                    "busy".to_string(),
+                    Some("BUSY-TENTATIVE"),
+                    "2026-01-12T11:00:00Z/2026-01-12T12:00:00Z".to_string()
+                ),
+            ]
+        );
+        // The two FBTYPEs come back as one timeline, in time order.
+        assert_eq!(parse_reply(&reparse(&el)), Ok(r));
+    }
+
+    #[test]
+    fn empty_lists_are_left_out_and_slots_use_free() {
+        let el = reply_element(&empty(Level::Busy));
+        assert_eq!(el.children().count(), 0, "{}", String::from(&el));
+        let mut r = empty(Level::Slots);
+        r.shown = vec![period(12, (8, 0), (16, 0))];
+        r.free = vec![period(12, (8, 0), (9, 0)), period(12, (10, 30), (11, 30))];
+        let el = reply_element(&r);
+        let free: Vec<String> = el
+            .children()
+            .filter(|c| c.is("free", NS))
+            .map(|c| c.text())
+            .collect();
+        assert_eq!(
+            free,
+            vec![
+                "2026-01-12T08:00:00Z/2026-01-12T09:00:00Z,2026-01-12T10:30:00Z/2026-01-12T11:30:00Z"
+            ]
+        );
+        assert_eq!(parse_reply(&reparse(&el)), Ok(r));
+    }
+
+    #[test]
+    fn events_and_answers_keep_their_elements() {
+        let mut r = empty(Level::Details);
+        let p = period(12, (9, 0), (10, 0));
+        r.shown = vec![period(12, (0, 0), (23, 0))];
+        r.busy = vec![busy(p, BusyStatus::Busy)];
+        r.events = vec![EventDetails {
+            interval: busy(p, BusyStatus::Tentative),
+            summary: Some("Design review".into()),
+            location: Some("Room 4".into()),
+        }];
+        let el = reply_element(&r);
+        let event = el
+            .children()
+            .find(|c| c.is("event", NS))
+            .unwrap_or_else(|| panic!("no <event>"));
+        assert_eq!(event.attr("start"), Some("2026-01-12T09:00:00Z"));
+        assert_eq!(event.attr("fbtype"), Some("BUSY-TENTATIVE"));
+        assert_eq!(parse_reply(&reparse(&el)), Ok(r));
+
+        let mut r = empty(Level::YesNo);
+        r.window = Some(p);
+        r.answer = Some((p, SlotAnswer::Busy));
+        let el = reply_element(&r);
+        assert!(el.children().all(|c| c.is("answer", NS)));
+        assert_eq!(parse_reply(&reparse(&el)), Ok(r));
+    }
+
+    #[test]
+    fn receivers_accept_whitespace_and_several_elements_of_a_kind() {
+        let el = reply_xml(
+            "<shown>\n  2026-01-13T08:00:00Z/2026-01-13T16:00:00Z ,\n\t2026-01-14T08:00:00Z / 2026-01-14T16:00:00Z\n</shown>\
+             <shown>2026-01-12T08:00:00Z/2026-01-12T16:00:00Z</shown>\
+             <busy fbtype='BUSY-TENTATIVE'> 2026-01-12T11:00:00Z/2026-01-12T12:00:00Z </busy>\
+             <busy fbtype='BUSY'>2026-01-13T09:00:00Z/2026-01-13T10:00:00Z</busy>\
+             <busy>2026-01-12T09:00:00Z/2026-01-12T10:00:00Z</busy>\
+             <busy fbtype='BUSY-UNAVAILABLE'>2026-01-14T09:00:00Z/2026-01-14T10:00:00Z</busy>",
+        );
+        let r = parse_reply(&el).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            r.shown,
+            vec![
+                period(12, (8, 0), (16, 0)),
+                period(13, (8, 0), (16, 0)),
+                period(14, (8, 0), (16, 0)),
+            ]
+        );
+        // No or unknown FBTYPE counts as BUSY (RFC 5545 §3.2.9).
+        assert_eq!(
+            r.busy,
+            vec![
+                busy(period(12, (9, 0), (10, 0)), BusyStatus::Busy),
+                busy(period(12, (11, 0), (12, 0)), BusyStatus::Tentative),
+                busy(period(13, (9, 0), (10, 0)), BusyStatus::Busy),
+                busy(period(14, (9, 0), (10, 0)), BusyStatus::Busy),
+            ]
+        );
+    }
+
+    /// The malformed lists a receiver must refuse, with what its message says.
+    const MALFORMED: &[(&str, &str)] = &[
+        ("2026-01-12T09:00:00Z", "not a period START/END"),
+        (
+            "2026-01-12T09:00:00Z-2026-01-12T10:00:00Z",
+            "not a period START/END",
+        ),
+        (
+            "2026-01-12T10:00:00Z/2026-01-12T09:00:00Z",
+            "does not end after it starts",
+        ),
+        (
+            "2026-01-12T10:00:00Z/2026-01-12T10:00:00Z",
+            "does not end after it starts",
+        ),
+        (
+            "2026-01-12T09:00:00+00:00/2026-01-12T10:00:00Z",
+            "is not a UTC time",
+        ),
+        (
+            "2026-01-12T09:00:00Z/2026-01-12T10:00:00",
+            "is not a UTC time",
+        ),
+        (
+            "2026-01-12T09:00:00.5Z/2026-01-12T10:00:00Z",
+            "is not a UTC time",
+        ),
+        ("2026-01-12T09:00:00Z/PT1H", "is not a UTC time"),
+        (
+            "2026-01-12T09:00:00Z/2026-01-12T10:00:00Z/2026-01-12T11:00:00Z",
+            "is not a UTC time",
+        ),
+        (
+            "2026-01-12T09:00:00Z/2026-01-12T10:00:00Z,,2026-01-12T11:00:00Z/2026-01-12T12:00:00Z",
+            "period 2 is empty",
+        ),
+        (
+            "2026-01-12T09:00:00Z/2026-01-12T10:00:00Z,",
+            "period 2 is empty",
+        ),
+        (
+            ",2026-01-12T09:00:00Z/2026-01-12T10:00:00Z",
+            "period 1 is empty",
+        ),
+        (" , ", "period 1 is empty"),
+        ("", "no periods"),
+        ("  \n ", "no periods"),
+    ];
+
+    #[test]
+    fn malformed_lists_are_refused_with_a_clear_message() {
+        for kind in ["shown", "free", "busy"] {
+            for (text, want) in MALFORMED {
+                let el = reply_xml(&format!("<{kind}>{text}</{kind}>"));
+                match parse_reply(&el) {
+                    Err(WireError::Invalid(m)) => {
+                        assert!(m.starts_with(&format!("<{kind}>: ")), "{m}");
+                        assert!(m.contains(want), "{text:?}: {m:?} lacks {want:?}");
+                    }
+                    other => panic!("{kind} {text:?}: {other:?}"),
+                }
+            }
+        }
+        // Version 0's attributes carry no list: refused, not read as empty.
+        let old = reply_xml(
+            "<busy start='2026-01-12T09:00:00Z' end='2026-01-12T10:00:00Z' fbtype='BUSY'/>",
+        );
+        assert!(
+            matches!(parse_reply(&old), Err(WireError::Invalid(m)) if m.contains("no periods"))
+        );
+        // The error maps to bad-request + <invalid-payload/> (§6).
+        let Err(e) = parse_reply(&reply_xml("<free>x</free>")) else {
+            panic!("accepted");
+        };
+        assert_eq!(ProtocolError::from(e).parts().1, "bad-request");
+    }
+
+    #[test]
+    fn too_many_periods_are_refused_per_kind_over_all_its_elements() {
+        let p = |i: usize| TimeRange {
+            start: at(12, 0, 0) + Duration::minutes(i as i64 * 2),
+            end: at(12, 0, 0) + Duration::minutes(i as i64 * 2 + 1),
+        };
+        let many: Vec<TimeRange> = (0..=MAX_REPLY_INTERVALS).map(p).collect();
+        let exactly = list(&many[..MAX_REPLY_INTERVALS]);
+        let ok = reply_xml(&format!("<busy>{exactly}</busy><shown>{exactly}</shown>"));
+        let r = parse_reply(&ok).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.busy.len(), MAX_REPLY_INTERVALS);
+        assert_eq!(r.shown.len(), MAX_REPLY_INTERVALS);
+
+        let one_list = reply_xml(&format!("<free>{}</free>", list(&many)));
+        let split = reply_xml(&format!(
+            "<busy fbtype='BUSY'>{}</busy><busy fbtype='BUSY-TENTATIVE'>{}</busy>",
+            list(&many[..1_500]),
+            list(&many[1_500..])
+        ));
+        for (el, kind) in [(one_list, "free"), (split, "busy")] {
+            match parse_reply(&el) {
+                Err(WireError::TooLarge(m)) => {
+                    assert_eq!(
+                        m,
+                        format!(
+                            "the reply lists more than {MAX_REPLY_INTERVALS} periods in <{kind}>"
+                        )
+                    );
+                }
+                other => panic!("{kind}: {other:?}"),
+            }
+        }
+
+        // The writer keeps to the limit, so its own replies always read back.
+        let mut r = empty(Level::Busy);
+        r.shown = many.clone();
+        r.busy = many.iter().map(|&q| busy(q, BusyStatus::Busy)).collect();
+        let back = parse_reply(&reparse(&reply_element(&r))).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.shown, many[..MAX_REPLY_INTERVALS]);
+        assert_eq!(back.busy, r.busy[..MAX_REPLY_INTERVALS]);
+
+        // Four days shown, busy every other minute: the busy list is cut, and
+        // the shown stretch and the window end where it was cut, so the
+        // reply never makes the rest of the day look free.
+        let mut r = empty(Level::Busy);
+        r.shown = vec![TimeRange {
+            start: at(12, 0, 0),
+            end: at(16, 0, 0),
+        }];
+        r.busy = many.iter().map(|&q| busy(q, BusyStatus::Busy)).collect();
+        let cut = many[MAX_REPLY_INTERVALS].start;
+        let back = parse_reply(&reparse(&reply_element(&r))).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.busy, r.busy[..MAX_REPLY_INTERVALS]);
+        assert_eq!(
+            back.shown,
+            vec![TimeRange {
+                start: at(12, 0, 0),
+                end: cut
+            }]
+        );
+        assert_eq!(back.window.map(|w| w.end), Some(cut));
+    }
+
+    #[test]
+    fn a_fortnight_of_busy_is_three_elements_and_smaller_than_in_version_0() {
+        let r = fortnight();
+        let new = reply_element(&r);
+        let old = version_0_element(&r);
+        assert_eq!(new.children().count(), 3);
+        assert_eq!(old.children().count(), 24);
+        let (new_len, old_len) = (serialized_len(&new), serialized_len(&old));
+        eprintln!(
+            "14-day busy reply: version 0 {old_len} bytes in 24 children, version 1 {new_len} bytes in 3"
+        );
+        assert!(new_len * 10 < old_len * 7, "{new_len} vs {old_len}");
+        assert_eq!(parse_reply(&reparse(&new)), Ok(r));
+    }
+
+    /// Sorted, disjoint (touching allowed) periods from gaps and lengths in minutes.
+    fn periods(max: usize) -> impl Strategy<Value = Vec<TimeRange>> {
+        prop::collection::vec((0i64..3_000, 1i64..3_000), 0..max).prop_map(|steps| {
+            let mut t = at(12, 0, 0);
+            steps
+                .into_iter()
+                .map(|(gap, len)| {
+                    let start = t + Duration::minutes(gap);
+                    t = start + Duration::minutes(len);
+                    TimeRange { start, end: t }
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_disjoint_periods_round_trip(
+            shown in periods(40),
+            busy_periods in periods(40),
+            tentative in prop::collection::vec(any::<bool>(), 40),
+            free in periods(10),
+        ) {
+            let mut r = empty(Level::Busy);
+            r.shown = shown;
+            r.busy = busy_periods
+                .iter()
+                .zip(tentative)
+                .map(|(&p, t)| busy(p, if t { BusyStatus::Tentative } else { BusyStatus::Busy }))
+                .collect();
+            let el = reparse(&reply_element(&r));
+            prop_assert!(el.children().filter(|c| c.is("busy", NS)).count() <= 2);
+            prop_assert_eq!(parse_reply(&el), Ok(r.clone()));
+
+            let mut s = empty(Level::Slots);
+            s.shown = r.shown.clone();
+            s.free = free;
+            prop_assert_eq!(parse_reply(&reparse(&reply_element(&s))), Ok(s));
+        }
+
+        #[test]
+        fn a_list_with_one_bad_period_is_refused(
+            good in periods(8),
+            at_index in 0usize..9,
+            bad in prop::sample::select(MALFORMED.iter().map(|m| m.0).filter(|t| !t.trim().is_empty()).collect::<Vec<_>>()),
+        ) {
+            let mut items: Vec<String> = good
+                .iter()
+                .map(|p| format_period_list(std::iter::once(p)))
+                .collect();
+            items.insert(at_index.min(items.len()), bad.to_string());
+            let text = items.join(",");
+            prop_assert!(matches!(
+                parse_period_list(&text, MAX_REPLY_INTERVALS),
+                Err(WireError::Invalid(_))
+            ), "{}", text);
+        }
+
+        #[test]
+        fn period_lists_never_panic(text in any::<String>(), max in 0usize..5) {
+            if let Ok(ps) = parse_period_list(&text, max) {
+                prop_assert!(!ps.is_empty() && ps.len() <= max);
+                prop_assert!(ps.iter().all(|p| p.start < p.end));
+            }
         }
     }
 }

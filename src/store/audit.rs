@@ -5,11 +5,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::{Store, lock, meta_get, meta_set};
-use crate::audit::{
-    AuditEntry, AuditOutcome, ChainBreak, ChainedEntry, Checkpoint, GENESIS_HASH, entry_hash,
-    verify_chain,
-};
+use super::decisions::{Committed, OwnedReplay, Record, write_batch};
+use super::{Store, meta_get, meta_set};
+use crate::audit::{AuditEntry, AuditOutcome, ChainBreak, ChainedEntry, Checkpoint, verify_chain};
 use crate::error::StoreError;
 
 type AuditRow = (
@@ -57,7 +55,9 @@ fn decode(row: AuditRow) -> Result<ChainedEntry, StoreError> {
     })
 }
 
-async fn head(conn: &mut SqliteConnection) -> Result<Option<(i64, String)>, StoreError> {
+pub(super) async fn read_head(
+    conn: &mut SqliteConnection,
+) -> Result<Option<(i64, String)>, StoreError> {
     // One query for both keys: this runs for every decision the agent logs.
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT key, value FROM meta WHERE key IN ('audit_head_seq', 'audit_head_hash')",
@@ -110,9 +110,6 @@ pub struct ReplayRecord<'a> {
     pub reply: &'a str,
 }
 
-/// The message the `audit_log_extends_head` trigger aborts with.
-const HEAD_MOVED: &str = "audit chain head moved";
-
 impl Store {
     /// Appends one decision to the disclosure log and returns its number.
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {
@@ -120,72 +117,45 @@ impl Store {
     }
 
     /// Appends one decision and, when given, remembers the reply for replay:
-    /// both in one statement (one round trip, one commit), so a reply is
-    /// never remembered without its log entry nor the other way round.
-    ///
-    /// The chain head comes from this process's memory when it has it; if
-    /// another writer moved the head meanwhile, the database refuses the
-    /// entry and it is rebuilt on the real head.
+    /// both in one statement (one commit), so a reply is never remembered
+    /// without its log entry nor the other way round. Returns once committed.
     pub async fn record_decision(
         &self,
         entry: &AuditEntry,
         replay: Option<ReplayRecord<'_>>,
     ) -> Result<i64, StoreError> {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let cached = lock(&self.audit_head).clone();
-            let (prev_seq, prev_hash) = match cached {
-                Some(h) => h,
-                None => {
-                    let mut conn = self.pool.acquire().await?;
-                    head(&mut conn)
-                        .await?
-                        .unwrap_or((0, GENESIS_HASH.to_string()))
-                }
-            };
-            let seq = prev_seq + 1;
-            let hash = entry_hash(&prev_hash, seq, entry);
-            let result = sqlx::query(
-                "INSERT INTO decision_record (seq, at, at_utc, peer, peer_key, action, params, outcome,
-                     rule, level, disclosed, prev_hash, hash, replay_peer, request_id, digest, reply)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(seq)
-            .bind(entry.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-            .bind(entry.at.timestamp())
-            .bind(entry.peer.clone())
-            .bind(entry.peer_key.clone())
-            .bind(entry.action.clone())
-            .bind(entry.params.clone())
-            .bind(entry.outcome.as_str())
-            .bind(entry.rule.clone())
-            .bind(entry.level.clone())
-            .bind(entry.disclosed.clone())
-            .bind(prev_hash)
-            .bind(hash.clone())
-            .bind(replay.map(|r| r.peer.to_owned()))
-            .bind(replay.map(|r| r.request_id.to_owned()))
-            .bind(replay.map(|r| r.digest.to_owned()))
-            .bind(replay.map(|r| r.reply.to_owned()))
-            .execute(&self.pool)
-            .await;
-            match result {
-                Ok(_) => {
-                    *lock(&self.audit_head) = Some((seq, hash));
-                    return Ok(seq);
-                }
-                Err(sqlx::Error::Database(e))
-                    if e.message().contains(HEAD_MOVED) && attempts < 5 =>
-                {
-                    *lock(&self.audit_head) = None;
-                }
-                Err(e) => {
-                    *lock(&self.audit_head) = None;
-                    return Err(e.into());
-                }
-            }
+        self.submit_decision(entry, replay).await.wait().await
+    }
+
+    /// Hands one decision to the disclosure log's writer and returns at once
+    /// (or when the queue has room); [`Committed::wait`] resolves once it is
+    /// committed. Decisions submitted while a write is in flight are
+    /// committed together (see `decisions.rs`), so a caller that must keep
+    /// decisions in order submits under its own lock and waits after it.
+    pub async fn submit_decision(
+        &self,
+        entry: &AuditEntry,
+        replay: Option<ReplayRecord<'_>>,
+    ) -> Committed {
+        let record = Record {
+            entry: entry.clone(),
+            replay: replay.map(|r| OwnedReplay {
+                peer: r.peer.to_owned(),
+                request_id: r.request_id.to_owned(),
+                digest: r.digest.to_owned(),
+                reply: r.reply.to_owned(),
+            }),
+        };
+        if let Some(writer) = self.decision_writer() {
+            return writer.submit(record).await;
         }
+        // An in-memory database has no second connection: write in place.
+        let result = async {
+            let mut conn = self.pool.acquire().await?;
+            write_batch(&mut conn, &self.audit_head, std::slice::from_ref(&record)).await
+        }
+        .await;
+        Committed::done(result)
     }
 
     /// Log entries, oldest first; only those about `peer` (either JID form) when given.
@@ -212,7 +182,7 @@ impl Store {
     pub async fn verify_audit(&self) -> Result<Result<ChainReport, ChainBreak>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let cp = checkpoint(&mut conn).await?;
-        let head = head(&mut conn).await?;
+        let head = read_head(&mut conn).await?;
         drop(conn);
         let entries = self.audit_entries(None).await?;
         Ok(verify_chain(
@@ -329,6 +299,98 @@ mod tests {
     /// Two writers (the agent and, say, a CLI) each remember the head they
     /// last wrote; the database refuses an entry built on a stale one and
     /// the writer rebuilds it, so the chain never forks.
+    /// Decisions submitted while a write is in flight are committed
+    /// together: every caller gets its own number, the numbers are exactly
+    /// 1..=n, each remembered reply is there, and the chain verifies — also
+    /// with a second process's writer appending in between.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_decisions_are_batched_into_one_valid_chain() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::NotFound(e.to_string()))?;
+        let path = dir.path().join("db.sqlite");
+        let one = Store::create(&path).await?;
+        let two = Store::open(&path).await?;
+        let mut submitted = Vec::new();
+        let mut seqs = Vec::new();
+        for m in 0..300 {
+            let id = format!("r{m}");
+            let replay = ReplayRecord {
+                peer: "bob@example.org",
+                request_id: &id,
+                digest: "d",
+                reply: "{}",
+            };
+            // Queued in order, committed as the writer gets to them.
+            submitted.push(
+                one.submit_decision(&entry(m, "bob@example.org"), Some(replay))
+                    .await,
+            );
+            if m == 150 {
+                seqs.push(two.append_audit(&entry(m, "eve@example.org")).await?);
+            }
+        }
+        for c in submitted {
+            seqs.push(c.wait().await?);
+        }
+        seqs.push(two.append_audit(&entry(400, "eve@example.org")).await?);
+        seqs.sort_unstable();
+        seqs.dedup();
+        assert_eq!(seqs.len(), 302, "every decision has its own number");
+        for m in [0, 150, 299] {
+            assert!(
+                one.recall_reply("bob@example.org", &format!("r{m}"))
+                    .await?
+                    .is_some()
+            );
+        }
+        let report = two.verify_audit().await?;
+        assert!(
+            matches!(report, Ok(ChainReport { entries: 302, .. })),
+            "{report:?}"
+        );
+        one.close().await;
+        Ok(())
+    }
+
+    /// A batch that cannot be written fails every decision in it, and none
+    /// of them is in the log.
+    #[tokio::test]
+    async fn a_failed_batch_is_reported_to_every_caller() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::NotFound(e.to_string()))?;
+        let path = dir.path().join("db.sqlite");
+        let store = Store::create(&path).await?;
+        store.append_audit(&entry(0, "bob@example.org")).await?;
+        // Make every append fail the way a broken disk would.
+        sqlx::query(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
+        )
+        .execute(&store.pool)
+        .await?;
+        let a = store
+            .submit_decision(&entry(1, "bob@example.org"), None)
+            .await;
+        let b = store
+            .submit_decision(&entry(2, "bob@example.org"), None)
+            .await;
+        for c in [a, b] {
+            let e = c
+                .wait()
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("disk trouble"), "{e}");
+        }
+        sqlx::query("DROP TRIGGER refuse")
+            .execute(&store.pool)
+            .await?;
+        assert_eq!(store.append_audit(&entry(3, "bob@example.org")).await?, 2);
+        assert!(matches!(
+            store.verify_audit().await?,
+            Ok(ChainReport { entries: 2, .. })
+        ));
+        Ok(())
+    }
+
     #[tokio::test]
     async fn two_writers_with_stale_heads_never_fork_the_chain() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::NotFound(e.to_string()))?;

@@ -10,6 +10,7 @@
 
 mod audit;
 mod contacts;
+mod decisions;
 mod events;
 mod exchange;
 mod holds;
@@ -28,6 +29,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use crate::error::StoreError;
 
 pub use audit::{ChainReport, ReplayRecord};
+pub use decisions::Committed;
 pub use events::{ImportMode, ImportReport, ImportSet};
 pub use exchange::OutboxItem;
 pub use holds::{HoldOutcome, HoldRequest};
@@ -48,7 +50,12 @@ pub struct Store {
     /// The disclosure log's head as this process last wrote or read it: a
     /// hint that saves a read per decision. The database refuses an append
     /// built on a stale head (a trigger), and the append then rereads it.
-    audit_head: std::sync::Arc<std::sync::Mutex<Option<(i64, String)>>>,
+    audit_head: decisions::Head,
+    /// How to open the disclosure log writer's own connection; `None` for
+    /// an in-memory database, which has only the pool's one.
+    options: Option<SqliteConnectOptions>,
+    /// Started on the first decision logged, so CLI commands never start it.
+    writer: std::sync::Arc<std::sync::OnceLock<decisions::DecisionWriter>>,
 }
 
 impl Store {
@@ -83,14 +90,24 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self::with_pool(pool))
+        Ok(Self::with_pool(pool, None))
     }
 
-    fn with_pool(pool: SqlitePool) -> Self {
+    fn with_pool(pool: SqlitePool, options: Option<SqliteConnectOptions>) -> Self {
         Self {
             pool,
             audit_head: Default::default(),
+            options,
+            writer: Default::default(),
         }
+    }
+
+    /// The disclosure log's writer (see `decisions.rs`), for file databases.
+    fn decision_writer(&self) -> Option<&decisions::DecisionWriter> {
+        let options = self.options.as_ref()?;
+        Some(self.writer.get_or_init(|| {
+            decisions::DecisionWriter::start(options.clone(), self.audit_head.clone())
+        }))
     }
 
     async fn connect(path: &Path, create: bool) -> Result<Self, StoreError> {
@@ -103,12 +120,12 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         // Migrations take the write lock themselves; two processes upgrading at
         // once serialize on it.
         MIGRATOR.run(&pool).await?;
-        Ok(Self::with_pool(pool))
+        Ok(Self::with_pool(pool, Some(options)))
     }
 
     /// Starts a write transaction that holds the write lock from the start.
@@ -132,6 +149,9 @@ impl Store {
 
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(self) {
+        if let Some(writer) = self.writer.get() {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -7,6 +7,14 @@
 //! tokio-xmpp's own connectors do not set TCP_NODELAY, which makes every
 //! IQ round trip wait ~40 ms for Nagle's algorithm and delayed ACKs; this
 //! connector sets it on every socket.
+//!
+//! Every stream the agent reads stanzas from goes through a
+//! [`DepthGuard`], which cuts out elements nested too deep for the XML
+//! parser to handle in reasonable time, and names or attribute values too
+//! long for it to accept without ending the stream (see `guard`). On a STARTTLS
+//! connection the plaintext part before TLS is not guarded (TLS reads the
+//! raw socket after `<proceed/>`, and only the server speaks before it);
+//! the TLS stream, which carries every stanza, is.
 
 use std::borrow::Cow;
 
@@ -23,6 +31,7 @@ use xmpp_parsers::ns;
 use xmpp_parsers::sasl::DefinedCondition as SaslCondition;
 
 use super::account::{Account, ServerAddress};
+use super::guard::DepthGuard;
 
 /// The one stream type both plaintext and TLS connections end up as.
 pub(crate) type BoxedStream = Box<dyn AsyncReadAndWrite + Send + 'static>;
@@ -71,7 +80,7 @@ impl ServerConnector for AgentConnector {
         };
         let tcp = self.tcp(domain).await?;
         if self.plaintext {
-            let io: BoxedStream = Box::new(BufStream::new(tcp));
+            let io: BoxedStream = Box::new(BufStream::new(DepthGuard::new(tcp)));
             let stream = initiate_stream(io, ns, header(), timeouts).await?;
             return Ok((stream, ChannelBinding::None));
         }
@@ -82,7 +91,7 @@ impl ServerConnector for AgentConnector {
             return Err(ProtocolError::NoTls.into());
         }
         let (tls, binding) = starttls(stream, domain).await?;
-        let io: BoxedStream = Box::new(BufStream::new(tls));
+        let io: BoxedStream = Box::new(BufStream::new(DepthGuard::new(tls)));
         let stream = initiate_stream(io, ns, header(), timeouts).await?;
         Ok((stream, binding))
     }

@@ -24,6 +24,7 @@ mod commands;
 mod connect;
 mod error;
 mod events;
+pub(crate) mod guard;
 mod session;
 
 pub use account::{Account, Secret, ServerAddress, is_loopback_host, parse_server};
