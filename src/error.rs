@@ -64,6 +64,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The store's path cannot be looked at (permissions, I/O): kept apart
+    /// from [`StoreError::NotFound`] so nobody is told to `init` over it.
+    #[error("{0}")]
+    Inaccessible(String),
     #[error(transparent)]
     Ics(#[from] IcsError),
     /// A decision could not be written to the disclosure log (the batch it

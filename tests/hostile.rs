@@ -213,6 +213,36 @@ fn result_of(r: IqResponse) -> Element {
 
 /// Everything a peer received in `r`, as text: the result payload written
 /// out, or the whole error (text and children included).
+/// Sends `n` copies of one request back to back, without waiting for any
+/// answer, and returns the answers: the copies reach the agent while the
+/// first is still being decided or written.
+async fn pipelined(c: &mut TestClient, to: &Jid, payload: &str, n: usize) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for _ in 0..n {
+        tokens.push(
+            c.client
+                .send_iq(Some(to.clone()), IqRequest::Get(xml(payload)))
+                .await,
+        );
+    }
+    let all = futures_util::future::join_all(tokens);
+    tokio::pin!(all);
+    let deadline = tokio::time::sleep(Duration::from_secs(10));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            answers = &mut all => {
+                return answers
+                    .into_iter()
+                    .map(|a| bytes_of(&a.expect("IQ sent")))
+                    .collect();
+            }
+            _ = c.client.next() => {}
+            () = &mut deadline => panic!("{n} pipelined copies not all answered in 10 s"),
+        }
+    }
+}
+
 fn bytes_of(r: &IqResponse) -> String {
     match r {
         IqResponse::Result(Some(el)) => text_of(el),
@@ -451,6 +481,14 @@ async fn hostile_replays_get_the_same_answer_and_have_no_second_effect() {
     for _ in 0..5 {
         assert_eq!(bytes_of(&get(&mut alice, &to, &q).await), first);
     }
+    // Copies arriving while the first is still being written: the same
+    // answer for all, decided and logged once.
+    let q2 = q.replace("rp-1", "rp-2");
+    let copies = pipelined(&mut alice, &to, &q2, 6).await;
+    assert!(copies[0].contains("rp-2"), "{copies:?}");
+    assert!(copies.iter().all(|c| *c == copies[0]), "{copies:?}");
+    assert_eq!(s.log().len(), logged + 1, "{:?}", s.log());
+    let logged = logged + 1;
     // A replayed denial: the same error, logged once.
     let denied = format!("<freebusy xmlns='{NS}' request-id='rp-m'/>");
     for _ in 0..3 {

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -68,15 +68,21 @@ fn env_count(name: &str, default: usize) -> usize {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// A field of `/proc/PID/status` in KiB (`VmRSS`, `RssAnon`, …), 0 when
+/// the process is gone.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
 }
 
 fn mb(kib: u64) -> String {
@@ -138,31 +144,51 @@ fn spawn_quiet(w: &World, who: &str) -> (Agent, u32) {
     )
 }
 
-/// Samples a process's resident memory every 200 ms until stopped: the
-/// peak shows growth that a before/after pair could miss.
+/// Samples a process's resident memory every 100 ms until stopped: the
+/// peak shows growth that a before/after pair could miss, and a reading at
+/// every tenth of the requests shows whether memory levels off.
 struct RssSampler {
     stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<u64>,
+    task: tokio::task::JoinHandle<Sampled>,
+}
+
+/// What an [`RssSampler`] saw.
+#[derive(Default)]
+struct Sampled {
+    peak_kib: u64,
+    /// `(requests answered, RSS KiB, of which anonymous KiB)` at each
+    /// tenth of the run.
+    tenths: Vec<(usize, u64, u64)>,
 }
 
 impl RssSampler {
-    fn start(pid: u32) -> RssSampler {
+    /// Samples `pid` while `answered` counts up to `total`.
+    fn start(pid: u32, answered: Arc<AtomicUsize>, total: usize) -> RssSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let task = tokio::spawn(async move {
-            let mut peak = 0;
+            let mut seen = Sampled::default();
+            let mut next = 1;
             while !flag.load(Ordering::Relaxed) {
-                peak = peak.max(rss_kib(pid));
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                let rss = rss_kib(pid);
+                seen.peak_kib = seen.peak_kib.max(rss);
+                let done = answered.load(Ordering::Relaxed);
+                if next <= 10 && done * 10 >= total * next {
+                    seen.tenths.push((done, rss, status_kib(pid, "RssAnon")));
+                    while next <= 10 && done * 10 >= total * next {
+                        next += 1;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            peak
+            seen
         });
         RssSampler { stop, task }
     }
 
-    async fn peak(self) -> u64 {
+    async fn finish(self) -> Sampled {
         self.stop.store(true, Ordering::Relaxed);
-        self.task.await.unwrap_or(0)
+        self.task.await.unwrap_or_default()
     }
 }
 
@@ -200,6 +226,7 @@ async fn peer_load(
     tag: &str,
     total: usize,
     in_flight: usize,
+    progress: &AtomicUsize,
 ) -> PeerRun {
     let ns = attache::negotiate::NS;
     let mut run = PeerRun::default();
@@ -253,6 +280,7 @@ async fn peer_load(
             None => {
                 run.latencies.push(at.elapsed());
                 answered += 1;
+                progress.fetch_add(1, Ordering::Relaxed);
             }
             Some(error) if is_overload(&error) => {
                 run.overloads += 1;
@@ -271,19 +299,21 @@ async fn peer_load(
                     .entry(format!("{:?} {text:?}", error.defined_condition))
                     .or_default() += 1;
                 answered += 1;
+                progress.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
     run
 }
 
-/// Runs [`peer_load`] for every client at once; returns the clients and
-/// their runs merged, and the wall time.
+/// Runs [`peer_load`] for every client at once, counting answers in
+/// `progress`; returns the clients and their runs merged, and the wall time.
 async fn all_peers(
     clients: Vec<TestClient>,
     to: &Jid,
     phase: &str,
     total: usize,
+    progress: Arc<AtomicUsize>,
 ) -> (Vec<TestClient>, PeerRun, Duration) {
     let started = Instant::now();
     let tasks: Vec<_> = clients
@@ -292,8 +322,9 @@ async fn all_peers(
         .map(|(i, mut client)| {
             let to = to.clone();
             let tag = format!("load-{}-{phase}-p{i}", std::process::id());
+            let progress = progress.clone();
             tokio::spawn(async move {
-                let run = peer_load(&mut client, &to, &tag, total, PEER_IN_FLIGHT).await;
+                let run = peer_load(&mut client, &to, &tag, total, PEER_IN_FLIGHT, &progress).await;
                 (client, run)
             })
         })
@@ -352,7 +383,8 @@ async fn load_twenty_peers_freebusy() {
     }
     let idle_kib = rss_kib(pid);
 
-    let (clients, warm, _) = all_peers(clients, &bob_agent, "warm", WARM_UP).await;
+    let (clients, warm, _) =
+        all_peers(clients, &bob_agent, "warm", WARM_UP, Default::default()).await;
     assert!(
         warm.errors.is_empty(),
         "warm-up errors: {:?}\n{}",
@@ -360,10 +392,16 @@ async fn load_twenty_peers_freebusy() {
         agent.log()
     );
     let warm_kib = rss_kib(pid);
-    let sampler = RssSampler::start(pid);
-    let (clients, run, elapsed) = all_peers(clients, &bob_agent, "run", requests).await;
-    let peak_kib = sampler.peak().await;
+    let warm_anon_kib = status_kib(pid, "RssAnon");
+    let progress = Arc::new(AtomicUsize::new(0));
+    let sampler = RssSampler::start(pid, progress.clone(), PEERS * requests);
+    let (clients, run, elapsed) = all_peers(clients, &bob_agent, "run", requests, progress).await;
+    let mut sampled = sampler.finish().await;
     let end_kib = rss_kib(pid);
+    if sampled.tenths.last().is_none_or(|t| t.0 < PEERS * requests) {
+        let anon = status_kib(pid, "RssAnon");
+        sampled.tenths.push((PEERS * requests, end_kib, anon));
+    }
 
     // Every answered request is one disclosure-log entry; the log is
     // written as the answer goes out, so give the last ones a moment.
@@ -400,10 +438,32 @@ async fn load_twenty_peers_freebusy() {
         "agent RSS: idle {}, after warm-up {}, peak {}, end {} (growth after warm-up {:+.1} MB)",
         mb(idle_kib),
         mb(warm_kib),
-        mb(peak_kib),
+        mb(sampled.peak_kib),
         mb(end_kib),
         (end_kib as f64 - warm_kib as f64) / 1024.0
     );
+    // A plateau shows as the later tenths staying level.
+    println!("agent RSS by requests answered (anonymous memory in brackets):");
+    println!("  warm-up   {} [{}]", mb(warm_kib), mb(warm_anon_kib));
+    for (done, rss, anon) in &sampled.tenths {
+        println!(
+            "  {:>3}% {:>7}  {} [{}]  {:+.1} MB",
+            done * 100 / (PEERS * requests),
+            done,
+            mb(*rss),
+            mb(*anon),
+            (*rss as f64 - warm_kib as f64) / 1024.0
+        );
+    }
+    if let (Some(half), Some(last)) = (
+        sampled.tenths.iter().find(|t| t.0 * 2 >= PEERS * requests),
+        sampled.tenths.last(),
+    ) {
+        println!(
+            "  growth over the second half: {:+.1} MB",
+            (last.1 as f64 - half.1 as f64) / 1024.0
+        );
+    }
     println!(
         "disclosure log: {} new entries verified for {answered} answered requests",
         logged - logged_before

@@ -38,6 +38,14 @@ pub use orders::{NegotiationEnd, OrderState, StoredOrder};
 pub use pending::{NewPending, PendingItem, PendingState, ResolveOutcome};
 pub use tasks::{RemoteStatusOutcome, StoredTask, TaskHandoff, TaskOffer};
 
+/// Each connection's SQLite page cache (negative: in KiB): 512 KiB instead
+/// of SQLite's default of about 2 MB, which a growing disclosure log fills
+/// on every connection. The hot path touches a few dozen pages (the newest
+/// leaves of the log and of the remembered replies, and their parents); a
+/// page that falls out is read back from the OS cache. Measurements: "About
+/// the memory growth" in docs/reliability.md.
+const PAGE_CACHE: &str = "-512";
+
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "attache.sqlite";
 
@@ -72,11 +80,43 @@ impl Store {
 
     /// Opens an existing database at `path`, bringing its schema up to date.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::NotFound(format!(
-                "no store at {}: run `attache --data-dir DIR init` first",
-                path.display()
-            )));
+        // `Path::exists` says "no" when it may not look (EACCES on a
+        // directory above): that must not read as "run init", which would
+        // send the owner to create a second store next to their real one.
+        match path.try_exists() {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(StoreError::NotFound(format!(
+                    "no store at {}: run `attache --data-dir DIR init` first",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                // The deepest directory this user can still see is the one
+                // that does not let them further in.
+                let blocking = path
+                    .ancestors()
+                    .skip(1)
+                    .find(|dir| dir.try_exists().unwrap_or(false))
+                    .unwrap_or(path);
+                let what = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    format!(
+                        "permission denied: the directory {} does not let this user in. \
+                         Run attache as the user who owns the data directory, or give this \
+                         user search (x) permission on every directory above the store and \
+                         read and write permission on the data directory (check with \
+                         `ls -ld {}`)",
+                        blocking.display(),
+                        blocking.display()
+                    )
+                } else {
+                    format!("{e}; check that {} can be read", blocking.display())
+                };
+                return Err(StoreError::Inaccessible(format!(
+                    "cannot tell whether there is a store at {}: {what}",
+                    path.display()
+                )));
+            }
         }
         Self::connect(path, false).await
     }
@@ -117,7 +157,8 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", PAGE_CACHE);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone())
