@@ -17,6 +17,7 @@ mod handoffs;
 mod hostile;
 mod interop;
 mod load;
+mod log_secrecy;
 mod meet_cli;
 mod meeting_changes;
 mod meetings;

@@ -38,7 +38,9 @@ use crate::negotiate::wire::{
     FreebusyQuery, NS, ProtocolError, RequestId, parse_reply, request_element,
 };
 use crate::policy::{Action, Disclosure, Level, Outcome, Request};
-use crate::store::{BookOutcome, CancelOutcome, HoldOutcome, HoldRequest, NewMeeting, NewPending};
+use crate::store::{
+    BookOutcome, CancelOutcome, HoldOutcome, HoldRequest, NewMeeting, NewPending, OutboxItem,
+};
 use crate::xmpp::{
     BareJid, DefinedCondition, FullJid, IqAnswer, IqKind, Jid, Outbox, Outgoing, XmppError,
 };
@@ -971,7 +973,7 @@ impl Worker {
                     sequence,
                     slot: Some(slot),
                 };
-                self.tell(agent, messages::release_element(&release));
+                self.tell(uid, agent, messages::release_element(&release), now);
                 None
             }
             Effect::SendCancel {
@@ -982,7 +984,7 @@ impl Worker {
                     meeting: uid_of(uid)?,
                     sequence,
                 };
-                self.tell(agent, messages::cancel_element(&cancel));
+                self.tell(uid, agent, messages::cancel_element(&cancel), now);
                 None
             }
             Effect::ChatProposal { attendee, slot } => {
@@ -1121,19 +1123,57 @@ impl Worker {
         });
     }
 
-    /// Sends a request whose answer changes nothing for us (release, cancel).
-    fn tell(&self, agent: String, payload: Element) {
-        let Some(full) = self.online_resource(&agent) else {
-            debug!("{agent} is offline; its hold expires by itself");
-            return;
+    /// Sends a request whose answer changes nothing for us (release,
+    /// cancel). One that does not get through (the agent is away, say
+    /// while the server restarts) is kept in the outbox and sent again when
+    /// the agent's presence appears ([`resend_notice`]), until the hold it
+    /// frees would have expired anyway: otherwise the attendee's slot stays
+    /// blocked for the whole hold time.
+    fn tell(&self, uid: &str, agent: String, payload: Element, now: DateTime<Utc>) {
+        let kind = payload.name().to_string();
+        let keep_for = if kind == "cancel" {
+            NOTICE_PATIENCE
+        } else {
+            MAX_HOLD
         };
-        let outbox = self.outbox.clone();
+        let purpose = NoticePurpose {
+            name: peer_name(&self.s, &agent),
+            meeting: uid.to_string(),
+            notice: kind,
+        };
+        let item = OutboxItem {
+            request_id: payload.attr("request-id").unwrap_or_default().to_string(),
+            peer: agent,
+            payload: element_text(&payload),
+            purpose: serde_json::to_string(&purpose).unwrap_or_default(),
+            created: now,
+            deadline: now + keep_for,
+            attempts: 0,
+            state: "waiting".into(),
+            reply: None,
+        };
+        let to = self.online_resource(&item.peer);
+        let (s, outbox, presence) = (self.s.clone(), self.outbox.clone(), self.presence.clone());
         tokio::spawn(async move {
-            if let Err(e) = outbox
-                .query(Some(Jid::from(full)), IqKind::Set, payload, PEER_TIMEOUT)
-                .await
+            if let Some(full) = to
+                && send_notice(&s, &outbox, &item, full, false).await
             {
-                debug!("{agent} did not take a release or cancel: {e}");
+                return;
+            }
+            if let Err(e) = s.store.enqueue(&item).await {
+                warn!(request = %item.request_id, "could not keep a {} for later: {e}", purpose.notice);
+                return;
+            }
+            debug!(request = %item.request_id, "{} is away; the {} waits for it", item.peer, purpose.notice);
+            // It may have come back while this waited: then its presence
+            // has been seen already and nobody else sends this.
+            let back = BareJid::new(&item.peer).ok().and_then(|bare| {
+                lock(&presence)
+                    .get(&bare)
+                    .and_then(|set| set.iter().next().cloned())
+            });
+            if let Some(full) = back {
+                send_notice(&s, &outbox, &item, full, true).await;
             }
         });
     }
@@ -1346,6 +1386,7 @@ impl Worker {
     /// as the hold answer it stands for.
     async fn on_late_answer(&mut self, agent: &str, reply: DeferredReply, now: DateTime<Utc>) {
         let by_id = self.asked_holds.get(reply.request_id.as_str()).cloned();
+        let asked_slot = by_id.as_ref().map(|(_, _, slot)| *slot);
         let target = match (&reply.answer, by_id) {
             (_, Some((uid, attendee, slot))) => {
                 let from_agent = self
@@ -1395,6 +1436,7 @@ impl Worker {
         };
         let Some((uid, attendee, slot)) = target else {
             debug!(%agent, "a deferred answer for no negotiation of ours in progress");
+            self.release_late_hold(agent, &reply, asked_slot, now).await;
             return;
         };
         let answer = match reply.answer {
@@ -1425,6 +1467,56 @@ impl Worker {
             now,
         )
         .await;
+    }
+
+    /// An attendee's owner approved our hold after the negotiation ended
+    /// (it failed, or was called off, while they decided): nobody would
+    /// confirm or release that hold, so it is released now instead of
+    /// blocking their time until it expires. Only for a meeting we organize
+    /// with this agent invited, so a peer cannot make us send releases at
+    /// will; a negotiation still under way decides for itself.
+    async fn release_late_hold(
+        &mut self,
+        agent: &str,
+        reply: &DeferredReply,
+        slot: Option<TimeRange>,
+        now: DateTime<Utc>,
+    ) {
+        let DeferredAnswer::Negotiation(NegotiationReply::Held(held)) = &reply.answer else {
+            return;
+        };
+        let uid = held.meeting.to_string();
+        if self.live.contains_key(&uid) {
+            return;
+        }
+        let ours = matches!(
+            self.s.store.meeting(&uid).await,
+            Ok(Some(m)) if m.role == crate::domain::MeetingRole::Organizer
+        );
+        let invited = ours
+            && self.s.store.meeting_attendees(&uid).await.is_ok_and(|all| {
+                all.iter().any(|a| {
+                    a.agent
+                        .as_deref()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(agent))
+                })
+            });
+        if !invited {
+            return;
+        }
+        info!(meeting = %uid, %agent, "releasing a hold granted after the negotiation ended");
+        let release = messages::Release {
+            request_id: RequestId::generate(now),
+            meeting: held.meeting.clone(),
+            sequence: held.sequence,
+            slot,
+        };
+        self.tell(
+            &uid,
+            agent.to_string(),
+            messages::release_element(&release),
+            now,
+        );
     }
 
     fn summary_of(&self, uid: &str) -> Option<String> {
@@ -1917,6 +2009,92 @@ impl Worker {
     }
 }
 
+/// How long a cancel of a stale booking waits in the outbox for an
+/// attendee agent that is away; a release waits [`MAX_HOLD`], after which
+/// the attendee's hold has expired by itself.
+const NOTICE_PATIENCE: Duration = Duration::days(1);
+
+/// What the outbox remembers about a release or cancel it keeps for an
+/// attendee agent that was away (see [`Worker::tell`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct NoticePurpose {
+    /// How the owner calls the peer.
+    name: String,
+    /// The meeting's uid.
+    meeting: String,
+    /// The element kept: `release` or `cancel`.
+    notice: String,
+}
+
+/// Whether an outbox entry is a kept release or cancel (not a free/busy
+/// question or a task message), so that the runtime hands it back here.
+pub(crate) fn is_notice_item(item: &OutboxItem) -> bool {
+    serde_json::from_str::<NoticePurpose>(&item.purpose).is_ok()
+}
+
+/// Sends a kept release or cancel again, now that `to` is online. Nobody
+/// is told when it lapses: a release is moot by then, and an attendee's
+/// hold expires on its own side either way.
+pub(crate) fn resend_notice(s: &Services, outbox: &Outbox, item: OutboxItem, to: FullJid) {
+    let (s, outbox) = (s.clone(), outbox.clone());
+    tokio::spawn(async move {
+        send_notice(&s, &outbox, &item, to, true).await;
+    });
+}
+
+/// One sending of a release or cancel; true when the attendee answered
+/// (any answer: a release is always taken, and an error says that there is
+/// nothing left to undo). A `kept` entry is then closed in the outbox.
+async fn send_notice(
+    s: &Services,
+    outbox: &Outbox,
+    item: &OutboxItem,
+    to: FullJid,
+    kept: bool,
+) -> bool {
+    let Ok(payload) = item.payload.parse::<Element>() else {
+        warn!(request = %item.request_id, "unreadable release or cancel in the outbox");
+        return false;
+    };
+    if kept && let Err(e) = s.store.mark_attempt(&item.request_id).await {
+        warn!("outbox: {e}");
+    }
+    match outbox
+        .query(Some(Jid::from(to)), IqKind::Set, payload, PEER_TIMEOUT)
+        .await
+    {
+        // The server's word that the agent is gone, not the agent's answer.
+        Ok(IqAnswer::Error(e))
+            if matches!(
+                e.defined_condition,
+                DefinedCondition::ServiceUnavailable
+                    | DefinedCondition::RecipientUnavailable
+                    | DefinedCondition::RemoteServerNotFound
+                    | DefinedCondition::RemoteServerTimeout
+            ) =>
+        {
+            debug!(request = %item.request_id, "{} is gone; the release or cancel waits", item.peer);
+            false
+        }
+        Ok(answer) => {
+            if kept {
+                let reply = match answer {
+                    IqAnswer::Result(_) => "result",
+                    IqAnswer::Error(_) => "error",
+                };
+                if let Err(e) = s.store.complete(&item.request_id, reply).await {
+                    warn!("outbox: {e}");
+                }
+            }
+            true
+        }
+        Err(e) => {
+            debug!(request = %item.request_id, "{} did not take a release or cancel: {e}", item.peer);
+            false
+        }
+    }
+}
+
 fn uid_of(uid: &str) -> Option<Uid> {
     Uid::parse(uid).ok()
 }
@@ -2085,6 +2263,34 @@ mod tests {
     use chrono::TimeZone;
 
     const TZ: chrono_tz::Tz = chrono_tz::Europe::Berlin;
+
+    #[test]
+    fn kept_releases_are_told_apart_from_questions_and_task_messages() {
+        let item = |purpose: &str| OutboxItem {
+            request_id: "r1".into(),
+            peer: "bob.agent@example.org".into(),
+            payload: "<release/>".into(),
+            purpose: purpose.into(),
+            created: Utc::now(),
+            deadline: Utc::now(),
+            attempts: 0,
+            state: "waiting".into(),
+            reply: None,
+        };
+        let kept = NoticePurpose {
+            name: "Bob".into(),
+            meeting: "m1@example.org".into(),
+            notice: "release".into(),
+        };
+        let kept = serde_json::to_string(&kept).unwrap_or_default();
+        assert!(is_notice_item(&item(&kept)));
+        assert!(!super::super::handoffs::is_task_item(&item(&kept)));
+        // A free/busy question and a task message are someone else's.
+        assert!(!is_notice_item(&item(r#"{"name":"Bob"}"#)));
+        let task = r#"{"name":"Bob","task":{"id":3,"summary":"Slides","kind":"task-offer"}}"#;
+        assert!(!is_notice_item(&item(task)));
+        assert!(!is_notice_item(&item("not json")));
+    }
 
     fn slot() -> TimeRange {
         let start = Utc

@@ -153,6 +153,10 @@ impl AgentRuntime {
                                     }
                                     continue;
                                 }
+                                if super::meetings::is_notice_item(&item) {
+                                    // A release or cancel that lapsed: see `resend_notice`.
+                                    continue;
+                                }
                                 let name = purpose_name(&item);
                                 let text = format!(
                                     "{name}'s agent did not answer (offline?); I stopped asking. Try again later."
@@ -456,6 +460,16 @@ impl AgentRuntime {
                             for item in items {
                                 if super::handoffs::is_task_item(&item) {
                                     super::handoffs::resend(&self.services, item);
+                                    continue;
+                                }
+                                if super::meetings::is_notice_item(&item) {
+                                    let to = full.clone();
+                                    super::meetings::resend_notice(
+                                        &self.services,
+                                        outbox,
+                                        item,
+                                        to,
+                                    );
                                     continue;
                                 }
                                 tokio::spawn(send_waiting(

@@ -439,3 +439,84 @@ mod tests {
         Ok(())
     }
 }
+/// What one disclosure-log write costs, apart from the network: run by
+/// `cargo test --release --lib bench_disclosure_log -- --ignored --nocapture`
+/// (printed, not asserted). The agent benchmark's free/busy latency has this
+/// commit in it: nothing is answered before its decision is logged.
+#[cfg(test)]
+mod bench {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn decision(n: i64) -> AuditEntry {
+        AuditEntry {
+            at: DateTime::from_timestamp(1_770_000_000 + n, 0).unwrap_or_default(),
+            peer: "bob@example.org".into(),
+            peer_key: "bob@example.org".into(),
+            action: "freebusy".into(),
+            params: r#"{"window":null,"duration":null,"proposed":[],"requested_level":"busy"}"#
+                .into(),
+            outcome: AuditOutcome::Allow,
+            rule: Some("team".into()),
+            level: Some("busy".into()),
+            disclosed: "busy: 10 intervals".into(),
+        }
+    }
+
+    #[tokio::test]
+    #[ignore = "benchmark: cargo test --release --lib bench_disclosure_log -- --ignored --nocapture"]
+    async fn bench_disclosure_log_commit() -> Result<(), StoreError> {
+        const N: i64 = 2_000;
+        let dir = tempfile::tempdir().map_err(|e| StoreError::NotFound(e.to_string()))?;
+        let store = Store::create(&dir.path().join("db.sqlite")).await?;
+        // A 14-day busy reply is about 1.2 KB; it is remembered for replay.
+        let reply = "x".repeat(1_200);
+        let per = |d: Duration, n: i64| d / u32::try_from(n).unwrap_or(1);
+        let mut next = 0;
+        let mut ids = move || {
+            next += 1;
+            (next, format!("r{next}"))
+        };
+        let started = Instant::now();
+        for _ in 0..N {
+            let (n, id) = ids();
+            let r = ReplayRecord {
+                peer: "bob@example.org",
+                request_id: &id,
+                digest: "d",
+                reply: &reply,
+            };
+            store.record_decision(&decision(n), Some(r)).await?;
+        }
+        let one_by_one = per(started.elapsed(), N);
+        let started = Instant::now();
+        for _ in 0..N / 50 {
+            let mut waiting = Vec::new();
+            for _ in 0..50 {
+                let (n, id) = ids();
+                let r = ReplayRecord {
+                    peer: "bob@example.org",
+                    request_id: &id,
+                    digest: "d",
+                    reply: &reply,
+                };
+                waiting.push(store.submit_decision(&decision(n), Some(r)).await);
+            }
+            for w in waiting {
+                w.wait().await?;
+            }
+        }
+        let batched = per(started.elapsed(), N);
+        let mut conn = store.pool.acquire().await?;
+        let started = Instant::now();
+        for _ in 0..N {
+            sqlx::query("SELECT 1").execute(&mut *conn).await?;
+        }
+        let hop = per(started.elapsed(), N);
+        println!("one decision logged at a time: {one_by_one:?} each (commit before answering)");
+        println!("50 decisions queued at once:   {batched:?} each (group commit)");
+        println!("an empty statement (SQLite's worker-thread round trip): {hop:?}");
+        Ok(())
+    }
+}

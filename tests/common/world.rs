@@ -215,6 +215,18 @@ impl World {
     /// `who/agent.log`, appended so that a restarted agent's log follows
     /// the first one's.
     pub fn spawn(&self, who: &str) -> Agent {
+        self.spawn_logging(who, Some("attache=debug,info"))
+    }
+
+    /// Like [`World::spawn`], but logging exactly as a user's agent does:
+    /// no `RUST_LOG` and no `ATTACHE_LOG__LEVEL`, so the level is the
+    /// configured default. For tests about what the default log holds.
+    pub fn spawn_as_a_user_would(&self, who: &str) -> Agent {
+        self.spawn_logging(who, None)
+    }
+
+    /// `attache run` for `who` with `RUST_LOG` set to `filter`, or unset.
+    fn spawn_logging(&self, who: &str, filter: Option<&str>) -> Agent {
         let dir = self.dir(who);
         let log = dir.join("agent.log");
         let file = std::fs::OpenOptions::new()
@@ -222,14 +234,21 @@ impl World {
             .append(true)
             .open(&log)
             .expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_attache"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_attache"));
+        command
             .arg("--data-dir")
             .arg(&dir)
             .arg("run")
             .env("ATTACHE_PASSWORD", format!("{who}.agent-pw"))
-            .env("RUST_LOG", "attache=debug,info")
             .env_remove("ATTACHE_DATA_DIR")
-            .env_remove("ATTACHE_NOW")
+            .env_remove("ATTACHE_NOW");
+        match filter {
+            Some(filter) => command.env("RUST_LOG", filter),
+            None => command
+                .env_remove("RUST_LOG")
+                .env_remove("ATTACHE_LOG__LEVEL"),
+        };
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)
