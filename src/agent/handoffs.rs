@@ -150,17 +150,14 @@ async fn send(
             kind: payload.name().to_string(),
         },
     };
-    let item = OutboxItem {
-        request_id: payload.attr("request-id").unwrap_or_default().to_string(),
-        peer: agent,
-        payload: element_text(&payload),
-        purpose: serde_json::to_string(&purpose).unwrap_or_default(),
-        created: now,
-        deadline: now + TASK_DEADLINE,
-        attempts: 0,
-        state: "waiting".into(),
-        reply: None,
-    };
+    let item = OutboxItem::waiting(
+        payload.attr("request-id").unwrap_or_default(),
+        agent,
+        element_text(&payload),
+        serde_json::to_string(&purpose).unwrap_or_default(),
+        now,
+        now + TASK_DEADLINE,
+    );
     s.store.enqueue(&item).await?;
     let Some(c) = courier(s) else {
         return Ok(false);

@@ -1141,17 +1141,14 @@ impl Worker {
             meeting: uid.to_string(),
             notice: kind,
         };
-        let item = OutboxItem {
-            request_id: payload.attr("request-id").unwrap_or_default().to_string(),
-            peer: agent,
-            payload: element_text(&payload),
-            purpose: serde_json::to_string(&purpose).unwrap_or_default(),
-            created: now,
-            deadline: now + keep_for,
-            attempts: 0,
-            state: "waiting".into(),
-            reply: None,
-        };
+        let item = OutboxItem::waiting(
+            payload.attr("request-id").unwrap_or_default(),
+            agent,
+            element_text(&payload),
+            serde_json::to_string(&purpose).unwrap_or_default(),
+            now,
+            now + keep_for,
+        );
         let to = self.online_resource(&item.peer);
         let (s, outbox, presence) = (self.s.clone(), self.outbox.clone(), self.presence.clone());
         tokio::spawn(async move {

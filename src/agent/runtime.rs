@@ -398,20 +398,18 @@ impl AgentRuntime {
     async fn ask(&mut self, q: PeerQuestion, outbox: &Outbox, now: DateTime<Utc>) {
         let s = &self.services;
         let payload = element_text(&request_element(&q.query));
-        let item = OutboxItem {
-            request_id: q.query.request_id.to_string(),
-            peer: q.agent.clone(),
+        let purpose = serde_json::to_string(&Purpose {
+            name: q.name.clone(),
+        })
+        .unwrap_or_default();
+        let item = OutboxItem::waiting(
+            q.query.request_id.to_string(),
+            q.agent.clone(),
             payload,
-            purpose: serde_json::to_string(&Purpose {
-                name: q.name.clone(),
-            })
-            .unwrap_or_default(),
-            created: now,
-            deadline: now + ASK_DEADLINE,
-            attempts: 0,
-            state: "waiting".into(),
-            reply: None,
-        };
+            purpose,
+            now,
+            now + ASK_DEADLINE,
+        );
         if let Err(e) = s.store.enqueue(&item).await {
             tell_owner(
                 outbox,

@@ -20,6 +20,32 @@ pub struct OutboxItem {
     pub reply: Option<String>,
 }
 
+impl OutboxItem {
+    /// A request about to be sent for the first time: waiting, no attempts,
+    /// no reply. `payload` is the request element's text, `purpose` what
+    /// the caller needs to tell its owner about it later (JSON).
+    pub fn waiting(
+        request_id: impl Into<String>,
+        peer: impl Into<String>,
+        payload: String,
+        purpose: String,
+        created: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            request_id: request_id.into(),
+            peer: peer.into(),
+            payload,
+            purpose,
+            created,
+            deadline,
+            attempts: 0,
+            state: "waiting".into(),
+            reply: None,
+        }
+    }
+}
+
 type OutboxRow = (
     String,
     String,
