@@ -1119,11 +1119,17 @@ async fn hostile_a_burst_of_1000_is_rate_limited_while_others_are_served() {
     let mut owner = s.w.owner("bob", &s.bob).await;
     let bob_agent = s.w.bare("bob.agent");
     let t = &s.w.tomorrow;
+    // Alice and Bob speak up half-way through the burst, when Carol's
+    // requests are queued at the agent (and some are being shed).
+    let half_way = tokio::sync::Notify::new();
 
     let burst = async {
         let started = Instant::now();
         let mut outstanding: HashMap<String, ()> = HashMap::new();
         for i in 0..BURST {
+            if i == BURST / 2 {
+                half_way.notify_one();
+            }
             let id = format!("burst-{i}");
             let iq = Iq::Get {
                 from: None,
@@ -1180,8 +1186,7 @@ async fn hostile_a_burst_of_1000_is_rate_limited_while_others_are_served() {
         (allowed, limited, shed, other, started.elapsed())
     };
     let meanwhile = async {
-        // Let the burst get going, then Alice asks and Bob talks to his agent.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        half_way.notified().await;
         let started = Instant::now();
         let r = get(
             &mut alice,

@@ -68,6 +68,7 @@ pub(crate) async fn run(ctx: &Context, data_dir: &Path, _args: RunArgs) -> Resul
             owner: owner_for_notes.clone(),
             commands: crate::agent::adhoc::command_nodes(),
         }),
+        owner: Some(owner_for_notes.clone()),
         ..SessionOptions::default()
     };
     let session = Session::connect(account, options).await?;

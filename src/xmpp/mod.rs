@@ -14,6 +14,7 @@
 //! - `connect`: the `ServerConnector` (explicit `host:port` or DNS SRV,
 //!   TCP_NODELAY, STARTTLS unless loopback plaintext) and the login.
 //! - `session`: [`Session`], [`Outbox`], reconnection, pending IQs.
+//! - `lanes`: the queues to the handler; the owner first, a share per sender.
 //! - `builtin`: what the agent answers by itself; [`FEATURE_NS`].
 //! - `events`: [`Incoming`], [`Outgoing`] and their stanza translation.
 //! - `commands`: XEP-0050 ad-hoc commands and XEP-0004 forms as typed values.
@@ -25,6 +26,7 @@ mod connect;
 mod error;
 mod events;
 pub(crate) mod guard;
+mod lanes;
 mod session;
 
 pub use account::{Account, Secret, ServerAddress, is_loopback_host, parse_server};

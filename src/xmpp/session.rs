@@ -24,6 +24,7 @@ use tokio_xmpp::stanzastream::{
 use tokio_xmpp::xmlstream::Timeouts;
 use tracing::{debug, info, warn};
 use xmpp_parsers::iq::Iq;
+use xmpp_parsers::message::Message;
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::presence::Presence;
 use xmpp_parsers::stanza::Stanza;
@@ -37,10 +38,7 @@ use super::error::XmppError;
 use super::events::{
     Incoming, IqAnswer, IqKind, Outgoing, message_event, presence_event, roster_items,
 };
-
-/// How many events may wait for the handler before the edge starts
-/// refusing IQs with `resource-constraint` (it never blocks on a slow handler).
-const EVENT_QUEUE: usize = 256;
+use super::lanes::{Inbox, Lanes, Refused, lanes};
 
 /// Stanzas queued towards the server (tokio-xmpp's own queues, each way).
 const STANZA_QUEUE: usize = 64;
@@ -72,6 +70,9 @@ pub struct SessionOptions {
     /// XEP-0050 ad-hoc commands to offer the owner; their requests reach
     /// the handler as [`Incoming::Command`].
     pub commands: Option<CommandList>,
+    /// The owner's account: its stanzas reach the handler before anyone
+    /// else's and never wait behind a flood (see `lanes`).
+    pub owner: Option<BareJid>,
 }
 
 impl Default for SessionOptions {
@@ -80,6 +81,7 @@ impl Default for SessionOptions {
             claimed: Vec::new(),
             login_timeout: Duration::from_secs(20),
             commands: None,
+            owner: None,
         }
     }
 }
@@ -87,7 +89,7 @@ impl Default for SessionOptions {
 /// A logged-in XMPP session; reconnects by itself until [`Session::close`].
 pub struct Session {
     jid: FullJid,
-    events: mpsc::Receiver<Incoming>,
+    events: Inbox,
     outbox: Outbox,
     driver: JoinHandle<Result<(), XmppError>>,
 }
@@ -154,11 +156,11 @@ impl Session {
         if let Some(list) = options.commands {
             caps = caps.with_commands(list);
         }
-        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+        let (lanes, events) = lanes(options.owner);
         let (commands_tx, commands) = mpsc::channel(STANZA_QUEUE);
         let pending = PendingIqs::default();
         // The handler's first event, like after every later fresh stream.
-        let _ = events_tx.try_send(Incoming::Online {
+        lanes.first(Incoming::Online {
             jid: jid.clone(),
             resumed: false,
         });
@@ -167,7 +169,7 @@ impl Session {
             jid: jid.clone(),
             caps,
             own: account.jid.clone(),
-            events: events_tx,
+            lanes,
             commands,
             pending: pending.clone(),
             roster_request: None,
@@ -196,7 +198,7 @@ impl Session {
     /// The next event; `None` once the session has ended (see [`Session::close`]
     /// for why).
     pub async fn next(&mut self) -> Option<Incoming> {
-        self.events.recv().await
+        self.events.next().await
     }
 
     /// Says goodbye (unavailable presence, stream footer) and ends the
@@ -451,7 +453,7 @@ struct Driver {
     jid: FullJid,
     caps: Capabilities,
     own: BareJid,
-    events: mpsc::Sender<Incoming>,
+    lanes: Lanes,
     commands: mpsc::Receiver<Command>,
     pending: PendingIqs,
     /// The id of the roster request sent on the current stream.
@@ -478,7 +480,7 @@ impl Driver {
                     None => break End::Close(None),
                 },
                 // Nobody listens any more: the session was dropped unclosed.
-                () = self.events.closed() => break End::Close(None),
+                () = self.lanes.closed() => break End::Close(None),
             }
         };
         self.fail_pending(false);
@@ -547,34 +549,40 @@ impl Driver {
                 if let Ok(jid) = bound_jid.try_into_full() {
                     self.jid = jid;
                 }
-                self.emit_always(Incoming::Online {
-                    jid: self.jid.clone(),
-                    resumed: false,
-                })
-                .await;
+                self.lanes
+                    .always(Incoming::Online {
+                        jid: self.jid.clone(),
+                        resumed: false,
+                    })
+                    .await;
             }
             StreamEvent::Stream(StreamState::Resumed) => {
                 info!("online again (stream resumed, nothing lost)");
                 // The bound JID does not change on resumption.
-                self.emit_always(Incoming::Online {
-                    jid: self.jid.clone(),
-                    resumed: true,
-                })
-                .await;
+                self.lanes
+                    .always(Incoming::Online {
+                        jid: self.jid.clone(),
+                        resumed: true,
+                    })
+                    .await;
             }
             StreamEvent::Stream(StreamState::Suspended) => {
                 warn!("connection lost; reconnecting");
-                self.emit_always(Incoming::Offline).await;
+                self.lanes.always(Incoming::Offline).await;
             }
             StreamEvent::Stanza(Stanza::Iq(iq)) => self.on_iq(iq).await,
             StreamEvent::Stanza(Stanza::Message(message)) => {
                 if let Some(event) = message_event(message, &self.own) {
-                    self.emit(event);
+                    self.deliver_message(event).await;
                 }
             }
             StreamEvent::Stanza(Stanza::Presence(presence)) => {
-                if let Some(event) = presence_event(presence) {
-                    self.emit(event);
+                if let Some(Incoming::Presence { from, kind }) = presence_event(presence) {
+                    // Nothing to answer when there is no room: a later
+                    // presence from the same account says the same.
+                    let _ = self
+                        .lanes
+                        .offer(from.to_bare(), Incoming::Presence { from, kind });
                 }
             }
         }
@@ -594,7 +602,7 @@ impl Driver {
                 self.roster_request = None;
                 let items = payload.map_or(Some(Vec::new()), roster_items);
                 match items {
-                    Some(items) => self.emit_always(Incoming::Roster(items)).await,
+                    Some(items) => self.lanes.always(Incoming::Roster(items)).await,
                     None => warn!("the server's roster answer is not a roster"),
                 }
                 return;
@@ -616,7 +624,7 @@ impl Driver {
             .unwrap_or_else(|| self.caps.answer(kind, &payload, from_own_account));
         let answer = match answer {
             Answer::Deliver => self.deliver(Incoming::Iq {
-                from: sender,
+                from: sender.clone(),
                 id: id.clone(),
                 kind,
                 payload,
@@ -651,15 +659,33 @@ impl Driver {
 
     /// Hands a request to the handler: [`Answer::Deliver`] when it took it
     /// (it answers), else a `resource-constraint` error to send at once.
-    fn deliver(&self, event: Incoming) -> Answer {
-        if self.emit(event) {
-            return Answer::Deliver;
+    fn deliver(&mut self, event: Incoming) -> Answer {
+        let sender = match &event {
+            Incoming::Iq { from, .. } | Incoming::Command { from, .. } => from.to_bare(),
+            _ => self.own.clone(),
+        };
+        match self.lanes.offer(sender, event) {
+            Ok(()) => Answer::Deliver,
+            // Never silence, even when the handler is swamped.
+            Err(_) => Answer::Error(busy()),
         }
-        // Never silence, even when the handler is swamped.
-        let mut busy = super::builtin::error(ErrorType::Wait, DefinedCondition::ResourceConstraint);
-        busy.texts
-            .insert("en".into(), "busy; try again later".into());
-        Answer::Error(busy)
+    }
+
+    /// Hands a message to the handler; one that finds no room is bounced
+    /// with a `resource-constraint` error (RFC 6120 §8.3), so the sender's
+    /// client shows it as not delivered instead of it vanishing.
+    async fn deliver_message(&mut self, event: Incoming) {
+        let Incoming::Message { from, id, .. } = &event else {
+            return;
+        };
+        let (from, id) = (from.clone(), id.clone());
+        if self.lanes.offer(from.to_bare(), event) != Err(Refused::Busy) {
+            return;
+        }
+        let mut bounce = Message::error(Some(from));
+        bounce.id = id.map(xmpp_parsers::message::Id);
+        bounce.payloads.push(busy().into());
+        self.send(Box::new(bounce.into())).await;
     }
 
     fn on_answer(&mut self, from: Option<Jid>, id: String, answer: IqAnswer) {
@@ -701,22 +727,12 @@ impl Driver {
             let _ = request.reply.send(Err(error));
         }
     }
+}
 
-    /// Hands an event to the handler without waiting; false when the
-    /// handler is too far behind (the event is dropped, and logged).
-    fn emit(&self, event: Incoming) -> bool {
-        match self.events.try_send(event) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(event)) => {
-                warn!("handler is behind; dropping {event:?}");
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
-    /// Connection state changes must not be lost: wait for room.
-    async fn emit_always(&self, event: Incoming) {
-        let _ = self.events.send(event).await;
-    }
+/// The refusal of a stanza the handler has no room for.
+fn busy() -> xmpp_parsers::stanza_error::StanzaError {
+    let mut busy = super::builtin::error(ErrorType::Wait, DefinedCondition::ResourceConstraint);
+    busy.texts
+        .insert("en".into(), "busy; try again later".into());
+    busy
 }
