@@ -394,3 +394,158 @@ async fn a_move_that_fails_keeps_the_old_time_and_a_later_move_still_works() {
         assert_eq!(events[0][1], "1", "{who}: {events:?}");
     }
 }
+
+/// Stops `who`'s agent cleanly (it says goodbye to the server), leaving a
+/// placeholder in its place.
+fn stop(agent: &mut Agent) {
+    let placeholder = Agent {
+        child: None,
+        log: agent.log.clone(),
+    };
+    std::mem::replace(agent, placeholder).terminate_gracefully();
+}
+
+#[tokio::test]
+async fn a_cancel_waits_for_an_attendee_whose_agent_is_away_and_reaches_it_when_it_is_back() {
+    let mut b = Booked::new().await;
+    let agent = b.w.bare("alice.agent");
+    let carol_agent = b.w.bare("carol.agent");
+    let mut carol_owner = b.w.owner("carol", &b.carol).await;
+    stop(&mut b.carol);
+    let cancelled = expect_reply(
+        &mut b.owner,
+        &agent,
+        Some(&format!("cancel {}", b.id)),
+        |t| t.starts_with("Cancelled"),
+        Duration::from_secs(30),
+        &[&b.alice],
+    )
+    .await;
+    assert_eq!(
+        cancelled,
+        format!(
+            "Cancelled: Design review, {} 10:00–10:45. Told Bob. The agent of Carol is away: I will tell it when it is back.",
+            b.w.tomorrow.shown
+        )
+    );
+    assert_eq!(b.exported("bob")[0][3], "CANCELLED");
+    assert_eq!(
+        b.exported("carol")[0][3],
+        "CONFIRMED",
+        "Carol's agent is away"
+    );
+
+    // Carol's agent comes back: the cancel that waited for it arrives.
+    b.carol = b.w.spawn("carol");
+    let told = expect_reply(
+        &mut carol_owner,
+        &carol_agent,
+        None,
+        |t| t.starts_with("Cancelled by"),
+        Duration::from_secs(30),
+        &[&b.alice, &b.carol],
+    )
+    .await;
+    assert_eq!(
+        told,
+        format!(
+            "Cancelled by Alice's agent: Design review, {} 10:00–10:45",
+            b.w.tomorrow.shown
+        )
+    );
+    let delivered = expect_reply(
+        &mut b.owner,
+        &agent,
+        None,
+        |t| t.starts_with("Told Carol"),
+        Duration::from_secs(10),
+        &[&b.alice, &b.carol],
+    )
+    .await;
+    assert_eq!(
+        delivered,
+        "Told Carol's agent that Design review is cancelled."
+    );
+    assert_eq!(b.exported("carol")[0][3], "CANCELLED");
+    // Nothing is left waiting in Alice's outbox.
+    let waiting = crate::recovery::scalar(
+        &b.w,
+        "alice",
+        "SELECT count(*) FROM outbox WHERE state = 'waiting'",
+    )
+    .await;
+    assert_eq!(waiting, 0);
+}
+
+#[tokio::test]
+async fn a_decline_waits_for_the_organizers_agent_when_it_is_away() {
+    let mut b = Booked::new().await;
+    let mut bob_owner = b.w.owner("bob", &b.bob).await;
+    let bob_agent = b.w.bare("bob.agent");
+    let listed = expect_reply(
+        &mut bob_owner,
+        &bob_agent,
+        Some("meetings"),
+        |t| t.ends_with("— booked"),
+        Duration::from_secs(10),
+        &[&b.bob],
+    )
+    .await;
+    let id = listed.split(' ').next().expect("an id").to_string();
+    stop(&mut b.alice);
+    let declined = expect_reply(
+        &mut bob_owner,
+        &bob_agent,
+        Some(&format!("decline {id}")),
+        |t| t.starts_with("Declined"),
+        Duration::from_secs(30),
+        &[&b.bob],
+    )
+    .await;
+    assert_eq!(
+        declined,
+        format!(
+            "Declined: Design review, {} 10:00–10:45; removed from your calendar. Alice's agent is away: I will tell it when it is back.",
+            b.w.tomorrow.shown
+        )
+    );
+    assert_eq!(b.exported("bob")[0][3], "CANCELLED");
+
+    b.alice = b.w.spawn("alice");
+    b.owner
+        .wait_for_agent(&b.w.full("alice.agent"), &b.alice)
+        .await;
+    let told = expect_reply(
+        &mut b.owner,
+        &b.w.bare("alice.agent"),
+        None,
+        |t| t.contains("declined"),
+        Duration::from_secs(30),
+        &[&b.alice, &b.bob],
+    )
+    .await;
+    assert_eq!(told, "Bob declined Design review.");
+    let delivered = expect_reply(
+        &mut bob_owner,
+        &bob_agent,
+        None,
+        |t| t.starts_with("Told Alice"),
+        Duration::from_secs(10),
+        &[&b.alice, &b.bob],
+    )
+    .await;
+    assert_eq!(
+        delivered,
+        "Told Alice's agent that you declined Design review."
+    );
+    let listed = expect_reply(
+        &mut b.owner,
+        &b.w.bare("alice.agent"),
+        Some("meetings"),
+        |t| t.contains("Design review"),
+        Duration::from_secs(10),
+        &[&b.alice],
+    )
+    .await;
+    assert!(listed.contains("Bob (declined), Carol"), "{listed}");
+}

@@ -48,7 +48,7 @@ async fn store(w: &World, who: &str) -> SqliteConnection {
         .expect("open a store")
 }
 
-async fn scalar(w: &World, who: &str, sql: &str) -> i64 {
+pub(crate) async fn scalar(w: &World, who: &str, sql: &str) -> i64 {
     let mut db = store(w, who).await;
     let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
         .fetch_one(&mut db)

@@ -31,7 +31,7 @@ use crate::policy::{
     Action, Level, Outcome, Request, allowed_window, disclose, evaluate, resolve_peer,
 };
 use crate::store::{NewPending, PendingItem, PendingState, ResolveOutcome, Store};
-use crate::xmpp::{BareJid, IqAnswer, IqKind, Jid, Outbox};
+use crate::xmpp::{IqAnswer, IqKind, Jid, Outbox};
 
 /// A `<reply>` to send to the agent that asked.
 #[derive(Debug, Clone)]
@@ -243,23 +243,17 @@ pub async fn expire(
         .collect())
 }
 
-/// Sends a `<reply>` to a resource of the requester we see online. When
-/// none is online the reply is dropped (logged): the requester's own
-/// deadline tells its owner that no answer came.
-pub async fn send_reply(outbox: &Outbox, presence: &Presence, d: Deferred) {
-    let to = BareJid::new(&d.peer).ok().and_then(|bare| {
-        presence
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&bare)
-            .and_then(|set| set.iter().next().cloned())
-    });
-    let Some(full) = to else {
-        warn!(peer = %d.peer, "the requester is offline; its deferred reply is dropped");
-        return;
-    };
-    let outbox = outbox.clone();
+/// Sends a `<reply>` to a resource of the requester we see online, in
+/// the background. Right after a fresh stream it waits for the requester's
+/// presence to arrive; when none is online the reply is dropped (logged):
+/// the requester's own deadline tells its owner that no answer came.
+pub fn send_reply(outbox: &Outbox, presence: &Presence, d: Deferred) {
+    let (outbox, presence) = (outbox.clone(), presence.clone());
     tokio::spawn(async move {
+        let Some(full) = presence.settled_resource_of(&d.peer).await else {
+            warn!(peer = %d.peer, "the requester is offline; its deferred reply is dropped");
+            return;
+        };
         match outbox
             .query(Some(Jid::from(full)), IqKind::Set, d.reply, IQ_TIMEOUT)
             .await

@@ -116,10 +116,7 @@ fn courier(s: &Services) -> Option<Courier> {
 }
 
 fn online(c: &Courier, agent: &str) -> Option<FullJid> {
-    let bare = BareJid::new(agent).ok()?;
-    lock(&c.presence)
-        .get(&bare)
-        .and_then(|set| set.iter().next().cloned())
+    c.presence.resource_of(agent)
 }
 
 fn purpose_of(item: &OutboxItem) -> Option<Purpose> {

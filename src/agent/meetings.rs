@@ -499,8 +499,7 @@ enum Msg {
     },
 }
 
-/// Online resources of the peers we see, by bare JID (shared with the runtime).
-pub type Presence = Arc<Mutex<HashMap<BareJid, BTreeSet<FullJid>>>>;
+pub use super::presence::Presence;
 
 /// Runs the owner's meeting negotiations; cheap to clone.
 #[derive(Clone)]
@@ -1093,24 +1092,36 @@ impl Worker {
         F: FnOnce(Answer) -> Event + Send + 'static,
     {
         let to = self.online_resource(&agent);
-        let outbox = self.outbox.clone();
+        let (outbox, presence) = (self.outbox.clone(), self.presence.clone());
         let tx = self.tx.clone();
         let uid = uid.to_string();
         tokio::spawn(async move {
-            let answer = match to {
-                None => Answer::Unreachable,
-                Some(full) => {
-                    match outbox
-                        .query(Some(Jid::from(full)), kind, payload, PEER_TIMEOUT)
-                        .await
-                    {
-                        Ok(IqAnswer::Result(el)) => Answer::Result(el),
-                        Ok(IqAnswer::Error(e)) => Answer::Error(PeerError::from(&e)),
-                        Err(XmppError::IqTimeout { .. }) => Answer::Unreachable,
-                        Err(e) => {
-                            debug!("a request to {agent} was not sent: {e}");
-                            Answer::Unreachable
-                        }
+            let mut to = match to {
+                Some(full) => Some(full),
+                // Right after a (re)start nobody's presence is in yet.
+                None => presence.settled_resource_of(&agent).await,
+            };
+            // A request lost to a fresh stream is asked once more (same
+            // request-id: the peer's replay memory keeps it one request).
+            let mut retried = false;
+            let answer = loop {
+                let Some(full) = to.take() else {
+                    break Answer::Unreachable;
+                };
+                match outbox
+                    .query(Some(Jid::from(full)), kind, payload.clone(), PEER_TIMEOUT)
+                    .await
+                {
+                    Ok(IqAnswer::Result(el)) => break Answer::Result(el),
+                    Ok(IqAnswer::Error(e)) => break Answer::Error(PeerError::from(&e)),
+                    Err(XmppError::ConnectionReset { .. }) if !retried => {
+                        debug!("a request to {agent} was lost to a new stream; asking again");
+                        retried = true;
+                        to = presence.settled_resource_of(&agent).await;
+                    }
+                    Err(e) => {
+                        debug!("a request to {agent} got no answer: {e}");
+                        break Answer::Unreachable;
                     }
                 }
             };
@@ -1123,23 +1134,43 @@ impl Worker {
         });
     }
 
-    /// Sends a request whose answer changes nothing for us (release,
-    /// cancel). One that does not get through (the agent is away, say
-    /// while the server restarts) is kept in the outbox and sent again when
-    /// the agent's presence appears ([`resend_notice`]), until the hold it
-    /// frees would have expired anyway: otherwise the attendee's slot stays
-    /// blocked for the whole hold time.
+    /// Sends a release or a stale-booking cancel, in the background (see
+    /// [`Worker::notice`]), until the hold it frees would have expired anyway:
+    /// otherwise the attendee's slot stays blocked for the whole hold time.
     fn tell(&self, uid: &str, agent: String, payload: Element, now: DateTime<Utc>) {
-        let kind = payload.name().to_string();
-        let keep_for = if kind == "cancel" {
+        let keep_for = if payload.name() == "cancel" {
             NOTICE_PATIENCE
         } else {
             MAX_HOLD
         };
+        tokio::spawn(self.notice(uid, agent, payload, now + keep_for, None, now));
+    }
+
+    /// Sends a request whose answer changes nothing for us (release,
+    /// cancel, decline) but which must reach the agent even if it is away
+    /// now (say, while the server restarts). It is written to the outbox
+    /// first, so neither an absent agent nor a crash loses it; sent; and
+    /// closed there once the agent answered. While the agent is away it is
+    /// sent again each time its presence appears ([`resend_notice`]), until
+    /// `keep_until`. With `owner_title`, the owner hears when a kept notice
+    /// finally goes through or lapses.
+    ///
+    /// The returned future says how the first attempt went; it does not
+    /// hold the worker.
+    fn notice(
+        &self,
+        uid: &str,
+        agent: String,
+        payload: Element,
+        keep_until: DateTime<Utc>,
+        owner_title: Option<String>,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Delivery> + Send + 'static {
         let purpose = NoticePurpose {
             name: peer_name(&self.s, &agent),
             meeting: uid.to_string(),
-            notice: kind,
+            notice: payload.name().to_string(),
+            owner_title,
         };
         let item = OutboxItem::waiting(
             payload.attr("request-id").unwrap_or_default(),
@@ -1147,41 +1178,41 @@ impl Worker {
             element_text(&payload),
             serde_json::to_string(&purpose).unwrap_or_default(),
             now,
-            now + keep_for,
+            keep_until,
         );
         let to = self.online_resource(&item.peer);
         let (s, outbox, presence) = (self.s.clone(), self.outbox.clone(), self.presence.clone());
-        tokio::spawn(async move {
-            if let Some(full) = to
-                && send_notice(&s, &outbox, &item, full, false).await
-            {
-                return;
+        async move {
+            let kept = match s.store.enqueue(&item).await {
+                Ok(()) => true,
+                Err(e) => {
+                    warn!(request = %item.request_id, "could not keep a {} for later: {e}", purpose.notice);
+                    false
+                }
+            };
+            let to = match to {
+                Some(full) => Some(full),
+                // Its presence may have appeared before the entry above was
+                // written, when nobody could find the entry to send it; or
+                // the stream is new and its presence still on the way.
+                None => presence.settled_resource_of(&item.peer).await,
+            };
+            if let Some(full) = to {
+                match send_notice(&s, &outbox, &item, full, kept).await {
+                    Delivery::Away => {}
+                    answered => return answered,
+                }
             }
-            if let Err(e) = s.store.enqueue(&item).await {
-                warn!(request = %item.request_id, "could not keep a {} for later: {e}", purpose.notice);
-                return;
+            if !kept {
+                return Delivery::Lost;
             }
             debug!(request = %item.request_id, "{} is away; the {} waits for it", item.peer, purpose.notice);
-            // It may have come back while this waited: then its presence
-            // has been seen already and nobody else sends this.
-            let back = BareJid::new(&item.peer).ok().and_then(|bare| {
-                lock(&presence)
-                    .get(&bare)
-                    .and_then(|set| set.iter().next().cloned())
-            });
-            if let Some(full) = back {
-                send_notice(&s, &outbox, &item, full, true).await;
-            }
-        });
+            Delivery::Away
+        }
     }
 
     fn online_resource(&self, agent: &str) -> Option<FullJid> {
-        let bare = BareJid::new(agent).ok()?;
-        self.presence
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&bare)
-            .and_then(|set| set.iter().next().cloned())
+        self.presence.resource_of(agent)
     }
 }
 
@@ -1704,12 +1735,14 @@ impl Worker {
             .map(|r| format!(", {}", render::time_range(&r, tz)))
             .unwrap_or_default();
         let attendees = self.s.store.meeting_attendees(&m.uid).await?;
+        // Kept for an agent that is away until the meeting would be over.
+        let keep_until = m.range.map_or(now, |r| r.end).max(now + NOTICE_PATIENCE);
         let mut sent = Vec::new();
         for a in attendees
             .iter()
             .filter(|a| a.partstat != PartStat::Declined)
         {
-            let name = a.name.clone().unwrap_or_else(|| a.person.clone());
+            let name = render::sanitize(&a.name.clone().unwrap_or_else(|| a.person.clone()));
             let Some(agent) = a.agent.clone() else {
                 continue;
             };
@@ -1718,30 +1751,49 @@ impl Worker {
                 meeting: wire_uid.clone(),
                 sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
             };
-            sent.push((
-                name,
-                self.request(&agent, messages::cancel_element(&cancel)),
-            ));
+            let delivery = self.notice(
+                &m.uid,
+                agent,
+                messages::cancel_element(&cancel),
+                keep_until,
+                Some(title.clone()),
+                now,
+            );
+            sent.push((name, delivery));
         }
         let outbox = self.outbox.clone();
         let owner = self.s.owner.clone();
         tokio::spawn(async move {
-            let mut told = Vec::new();
-            let mut missed = Vec::new();
-            for (name, answer) in sent {
-                match answer.await {
-                    Answer::Result(_) => told.push(render::sanitize(&name)),
-                    Answer::Error(_) | Answer::Unreachable => missed.push(render::sanitize(&name)),
+            let (mut told, mut away, mut refused, mut lost) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (name, delivery) in sent {
+                match delivery.await {
+                    Delivery::Taken | Delivery::Duplicate => told.push(name),
+                    Delivery::Away => away.push(name),
+                    Delivery::Refused => refused.push(name),
+                    Delivery::Lost => lost.push(name),
                 }
             }
             let mut text = format!("Cancelled: {title}{when}.");
             if !told.is_empty() {
                 text.push_str(&format!(" Told {}.", told.join(", ")));
             }
-            if !missed.is_empty() {
+            if !away.is_empty() {
+                text.push_str(&format!(
+                    " The agent of {} is away: I will tell it when it is back.",
+                    away.join(", ")
+                ));
+            }
+            if !refused.is_empty() {
+                text.push_str(&format!(
+                    " The agent of {} did not take the cancel: their calendar may still show it.",
+                    refused.join(", ")
+                ));
+            }
+            if !lost.is_empty() {
                 text.push_str(&format!(
                     " Could not reach the agent of {}: their calendar still shows it.",
-                    missed.join(", ")
+                    lost.join(", ")
                 ));
             }
             super::runtime::tell_owner(&outbox, &owner, text).await;
@@ -1953,8 +2005,16 @@ impl Worker {
             meeting: wire_uid,
             sequence: u32::try_from(m.sequence).unwrap_or(u32::MAX),
         };
-        let answer = self.request(&m.organizer, messages::decline_element(&decline));
         let organizer = peer_name(&self.s, &m.organizer);
+        let keep_until = m.range.map_or(now, |r| r.end).max(now + NOTICE_PATIENCE);
+        let delivery = self.notice(
+            &m.uid,
+            m.organizer.clone(),
+            messages::decline_element(&decline),
+            keep_until,
+            Some(title.clone()),
+            now,
+        );
         let when = m
             .range
             .map(|r| format!(", {}", render::time_range(&r, tz)))
@@ -1962,47 +2022,22 @@ impl Worker {
         let outbox = self.outbox.clone();
         let owner = self.s.owner.clone();
         tokio::spawn(async move {
-            let told = match answer.await {
-                Answer::Result(_) => format!("{organizer}'s agent was told."),
-                Answer::Unreachable => format!(
-                    "{organizer}'s agent is offline and was not told; tell {organizer} yourself."
-                ),
-                Answer::Error(_) => format!(
+            let told = match delivery.await {
+                Delivery::Taken | Delivery::Duplicate => format!("{organizer}'s agent was told."),
+                Delivery::Away => {
+                    format!("{organizer}'s agent is away: I will tell it when it is back.")
+                }
+                Delivery::Refused => format!(
                     "{organizer}'s agent did not take the answer; tell {organizer} yourself."
+                ),
+                Delivery::Lost => format!(
+                    "{organizer}'s agent is offline and was not told; tell {organizer} yourself."
                 ),
             };
             let text = format!("Declined: {title}{when}; removed from your calendar. {told}");
             super::runtime::tell_owner(&outbox, &owner, text).await;
         });
         Ok(String::new())
-    }
-
-    /// Sends a `set` to `agent` and waits for its answer in the returned
-    /// future (which does not hold the worker).
-    fn request(
-        &self,
-        agent: &str,
-        payload: Element,
-    ) -> impl std::future::Future<Output = Answer> + Send + 'static {
-        let to = self.online_resource(agent);
-        let outbox = self.outbox.clone();
-        let agent = agent.to_string();
-        async move {
-            let Some(full) = to else {
-                return Answer::Unreachable;
-            };
-            match outbox
-                .query(Some(Jid::from(full)), IqKind::Set, payload, PEER_TIMEOUT)
-                .await
-            {
-                Ok(IqAnswer::Result(el)) => Answer::Result(el),
-                Ok(IqAnswer::Error(e)) => Answer::Error(PeerError::from(&e)),
-                Err(e) => {
-                    debug!("a request to {agent} got no answer: {e}");
-                    Answer::Unreachable
-                }
-            }
-        }
     }
 }
 
@@ -2019,8 +2054,62 @@ struct NoticePurpose {
     name: String,
     /// The meeting's uid.
     meeting: String,
-    /// The element kept: `release` or `cancel`.
+    /// The element kept: `release`, `cancel` or `decline`.
     notice: String,
+    /// The meeting's title, when the owner asked for this (`cancel N`,
+    /// `decline N`) and is to hear whether it finally went through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner_title: Option<String>,
+}
+
+/// How sending a kept notice went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// The agent took it.
+    Taken,
+    /// The agent answered with an error: there was nothing (left) to undo,
+    /// or it does not accept this from us.
+    Refused,
+    /// The agent is away: the notice waits in the outbox.
+    Away,
+    /// Neither sent nor kept (the store failed; logged).
+    Lost,
+    /// Answered, but another sending of the same entry was answered first.
+    Duplicate,
+}
+
+impl NoticePurpose {
+    /// What the owner hears when a notice they asked for finally went
+    /// through (`Taken`, `Refused`) or lapsed (`Away`); nothing otherwise.
+    fn owner_note(&self, fate: Delivery) -> Option<String> {
+        let title = self.owner_title.as_deref()?;
+        let name = &self.name;
+        let decline = self.notice == "decline";
+        Some(match (fate, decline) {
+            (Delivery::Taken, false) => format!("Told {name}'s agent that {title} is cancelled."),
+            (Delivery::Taken, true) => format!("Told {name}'s agent that you declined {title}."),
+            (Delivery::Refused, false) => format!(
+                "{name}'s agent did not take the cancel of {title}: their calendar may still show it."
+            ),
+            (Delivery::Refused, true) => format!(
+                "{name}'s agent did not take your decline of {title}; tell {name} yourself."
+            ),
+            (Delivery::Away | Delivery::Lost | Delivery::Duplicate, false) => format!(
+                "Could not tell {name}'s agent that {title} is cancelled: it stayed away until the meeting was over."
+            ),
+            (Delivery::Away | Delivery::Lost | Delivery::Duplicate, true) => format!(
+                "Could not tell {name}'s agent that you declined {title}: it stayed away until the meeting was over."
+            ),
+        })
+    }
+}
+
+/// What the owner hears when a notice they asked for lapsed in the outbox
+/// (see [`NoticePurpose::owner_note`]).
+pub(crate) fn lapsed_note(item: &OutboxItem) -> Option<String> {
+    serde_json::from_str::<NoticePurpose>(&item.purpose)
+        .ok()?
+        .owner_note(Delivery::Away)
 }
 
 /// Whether an outbox entry is a kept release or cancel (not a free/busy
@@ -2029,29 +2118,39 @@ pub(crate) fn is_notice_item(item: &OutboxItem) -> bool {
     serde_json::from_str::<NoticePurpose>(&item.purpose).is_ok()
 }
 
-/// Sends a kept release or cancel again, now that `to` is online. Nobody
-/// is told when it lapses: a release is moot by then, and an attendee's
-/// hold expires on its own side either way.
+/// Sends a kept notice again, now that `to` is online; the owner hears
+/// when one they asked for goes through. A release or stale-booking cancel
+/// that lapses is moot (an attendee's hold expires on its own side);
+/// for the owner's own, see [`lapsed_note`].
 pub(crate) fn resend_notice(s: &Services, outbox: &Outbox, item: OutboxItem, to: FullJid) {
     let (s, outbox) = (s.clone(), outbox.clone());
     tokio::spawn(async move {
-        send_notice(&s, &outbox, &item, to, true).await;
+        let fate = send_notice(&s, &outbox, &item, to, true).await;
+        let note = serde_json::from_str::<NoticePurpose>(&item.purpose)
+            .ok()
+            .filter(|_| matches!(fate, Delivery::Taken | Delivery::Refused))
+            .and_then(|p| p.owner_note(fate));
+        if let Some(note) = note {
+            super::runtime::tell_owner(&outbox, &s.owner, note).await;
+        }
     });
 }
 
-/// One sending of a release or cancel; true when the attendee answered
-/// (any answer: a release is always taken, and an error says that there is
-/// nothing left to undo). A `kept` entry is then closed in the outbox.
+/// One sending of a kept notice: `Taken` or `Refused` when the agent
+/// answered (either way there is nothing more to send: an error says that
+/// there is nothing left to undo), after which a `kept` entry is closed in
+/// the outbox; `Away` when the server says the agent is gone or nothing
+/// came back.
 async fn send_notice(
     s: &Services,
     outbox: &Outbox,
     item: &OutboxItem,
     to: FullJid,
     kept: bool,
-) -> bool {
+) -> Delivery {
     let Ok(payload) = item.payload.parse::<Element>() else {
-        warn!(request = %item.request_id, "unreadable release or cancel in the outbox");
-        return false;
+        warn!(request = %item.request_id, "unreadable notice in the outbox");
+        return Delivery::Lost;
     };
     if kept && let Err(e) = s.store.mark_attempt(&item.request_id).await {
         warn!("outbox: {e}");
@@ -2070,24 +2169,28 @@ async fn send_notice(
                     | DefinedCondition::RemoteServerTimeout
             ) =>
         {
-            debug!(request = %item.request_id, "{} is gone; the release or cancel waits", item.peer);
-            false
+            debug!(request = %item.request_id, "{} is gone; the notice waits", item.peer);
+            Delivery::Away
         }
         Ok(answer) => {
+            let (fate, reply) = match answer {
+                IqAnswer::Result(_) => (Delivery::Taken, "result"),
+                IqAnswer::Error(_) => (Delivery::Refused, "error"),
+            };
             if kept {
-                let reply = match answer {
-                    IqAnswer::Result(_) => "result",
-                    IqAnswer::Error(_) => "error",
-                };
-                if let Err(e) = s.store.complete(&item.request_id, reply).await {
-                    warn!("outbox: {e}");
+                match s.store.complete(&item.request_id, reply).await {
+                    Ok(true) => {}
+                    // Another sending closed it first (the agent's presence
+                    // appeared meanwhile): that one reports.
+                    Ok(false) => return Delivery::Duplicate,
+                    Err(e) => warn!("outbox: {e}"),
                 }
             }
-            true
+            fate
         }
         Err(e) => {
-            debug!(request = %item.request_id, "{} did not take a release or cancel: {e}", item.peer);
-            false
+            debug!(request = %item.request_id, "{} did not answer a notice: {e}", item.peer);
+            Delivery::Away
         }
     }
 }
@@ -2278,6 +2381,7 @@ mod tests {
             name: "Bob".into(),
             meeting: "m1@example.org".into(),
             notice: "release".into(),
+            owner_title: None,
         };
         let kept = serde_json::to_string(&kept).unwrap_or_default();
         assert!(is_notice_item(&item(&kept)));
@@ -2287,6 +2391,55 @@ mod tests {
         let task = r#"{"name":"Bob","task":{"id":3,"summary":"Slides","kind":"task-offer"}}"#;
         assert!(!is_notice_item(&item(task)));
         assert!(!is_notice_item(&item("not json")));
+    }
+
+    #[test]
+    fn the_owner_hears_of_their_own_notices_only() {
+        let purpose = |notice: &str, title: Option<&str>| NoticePurpose {
+            name: "Carol".into(),
+            meeting: "m1@example.org".into(),
+            notice: notice.into(),
+            owner_title: title.map(str::to_string),
+        };
+        // Releases and stale-booking cancels are the agent's business.
+        assert_eq!(purpose("release", None).owner_note(Delivery::Taken), None);
+        assert_eq!(purpose("cancel", None).owner_note(Delivery::Away), None);
+        let cancel = purpose("cancel", Some("Sync"));
+        assert_eq!(
+            cancel.owner_note(Delivery::Taken).as_deref(),
+            Some("Told Carol's agent that Sync is cancelled.")
+        );
+        assert_eq!(
+            cancel.owner_note(Delivery::Away).as_deref(),
+            Some(
+                "Could not tell Carol's agent that Sync is cancelled: it stayed away until the meeting was over."
+            )
+        );
+        let decline = purpose("decline", Some("Sync"));
+        assert_eq!(
+            decline.owner_note(Delivery::Refused).as_deref(),
+            Some("Carol's agent did not take your decline of Sync; tell Carol yourself.")
+        );
+        // What a lapsed outbox entry says, read back from its stored purpose.
+        let item = OutboxItem::waiting(
+            "r2",
+            "carol.agent@example.org",
+            "<decline/>".into(),
+            serde_json::to_string(&decline).unwrap_or_default(),
+            Utc::now(),
+            Utc::now(),
+        );
+        assert!(is_notice_item(&item));
+        assert_eq!(
+            lapsed_note(&item).as_deref(),
+            Some(
+                "Could not tell Carol's agent that you declined Sync: it stayed away until the meeting was over."
+            )
+        );
+        // Entries written before owner titles existed still read.
+        let old = r#"{"name":"Bob","meeting":"m1","notice":"release"}"#;
+        let old: NoticePurpose = serde_json::from_str(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old.owner_note(Delivery::Away), None);
     }
 
     fn slot() -> TimeRange {

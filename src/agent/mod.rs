@@ -13,6 +13,7 @@ pub mod meetings;
 pub mod orders;
 pub mod owner;
 pub mod peer;
+pub mod presence;
 pub mod runtime;
 
 pub use gatekeeper::{Answer, CalendarSettings, Decided, Gatekeeper, Turn};

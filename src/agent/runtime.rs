@@ -8,8 +8,8 @@
 //! allows something). It never parses stanzas itself (`xmpp` does) nor
 //! decides disclosure (`policy` does).
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -21,6 +21,7 @@ use super::approvals;
 use super::meetings::{Negotiator, answer_meeting};
 use super::owner::{ASK_DEADLINE, Desk, PeerQuestion};
 use super::peer::{PeerReply, answer_peer};
+use super::presence::Presence;
 use super::{Gatekeeper, Live};
 use crate::audit::{AuditEntry, AuditOutcome};
 use crate::chat::{self, Command, render};
@@ -53,9 +54,6 @@ struct Purpose {
     name: String,
 }
 
-/// Online resources of the peers we see, by bare JID.
-type Presence = Arc<Mutex<HashMap<BareJid, BTreeSet<FullJid>>>>;
-
 /// Everything the agent's tasks share.
 #[derive(Clone)]
 pub struct Services {
@@ -86,7 +84,7 @@ impl AgentRuntime {
         Self {
             services,
             me: None,
-            presence: Arc::new(Mutex::new(HashMap::new())),
+            presence: Presence::default(),
             refused: HashMap::new(),
             negotiator: None,
             adhoc: Sessions::default(),
@@ -137,7 +135,7 @@ impl AgentRuntime {
                         Ok(items) => {
                             for (deferred, text) in items {
                                 if let Some(d) = deferred {
-                                    approvals::send_reply(&outbox, &presence, d).await;
+                                    approvals::send_reply(&outbox, &presence, d);
                                 }
                                 tell_owner(&outbox, &s.owner, text).await;
                             }
@@ -154,7 +152,11 @@ impl AgentRuntime {
                                     continue;
                                 }
                                 if super::meetings::is_notice_item(&item) {
-                                    // A release or cancel that lapsed: see `resend_notice`.
+                                    // A notice that lapsed: the owner hears of
+                                    // their own cancels and declines only.
+                                    if let Some(text) = super::meetings::lapsed_note(&item) {
+                                        tell_owner(&outbox, &s.owner, text).await;
+                                    }
                                     continue;
                                 }
                                 let name = purpose_name(&item);
@@ -179,10 +181,7 @@ impl AgentRuntime {
     }
 
     fn online_resource(&self, agent: &str) -> Option<FullJid> {
-        let bare = BareJid::new(agent).ok()?;
-        lock(&self.presence)
-            .get(&bare)
-            .and_then(|set| set.iter().next().cloned())
+        self.presence.resource_of(agent)
     }
 
     /// Runs one owner command, typed in chat or submitted as a form; its
@@ -202,7 +201,7 @@ impl AgentRuntime {
             let text = match approvals::resolve(&self.services, n, approve, counter, now).await {
                 Ok(r) => {
                     if let Some(d) = r.deferred {
-                        approvals::send_reply(outbox, &self.presence, d).await;
+                        approvals::send_reply(outbox, &self.presence, d);
                     }
                     r.text
                 }
@@ -443,11 +442,7 @@ impl AgentRuntime {
         match kind {
             PresenceKind::Available => {
                 if let Ok(full) = from.clone().try_into_full() {
-                    let new = lock(&self.presence)
-                        .entry(bare.clone())
-                        .or_default()
-                        .insert(full.clone());
-                    if !new {
+                    if !self.presence.appeared(full.clone()) {
                         // A presence update of a resource we already see
                         // (servers send several on login): nothing to resend.
                         return;
@@ -482,19 +477,10 @@ impl AgentRuntime {
                     }
                 }
             }
-            PresenceKind::Unavailable => {
-                let mut map = lock(&self.presence);
-                if let Ok(full) = from.try_into_full() {
-                    if let Some(set) = map.get_mut(&bare) {
-                        set.remove(&full);
-                        if set.is_empty() {
-                            map.remove(&bare);
-                        }
-                    }
-                } else {
-                    map.remove(&bare);
-                }
-            }
+            PresenceKind::Unavailable => match from.try_into_full() {
+                Ok(full) => self.presence.left(&full),
+                Err(_) => self.presence.gone(&bare),
+            },
             PresenceKind::Subscribe => {
                 let approve =
                     bare == self.services.owner || self.peer_may_see_presence(&bare).await;
@@ -584,7 +570,7 @@ impl Handler for AgentRuntime {
                 if !resumed {
                     info!("online as {jid}; owner is {}", self.services.owner);
                     // A fresh stream: the server forgot who was online.
-                    lock(&self.presence).clear();
+                    self.presence.clear();
                 }
             }
             Incoming::Offline => {}
@@ -1010,8 +996,4 @@ fn element_text(el: &Element) -> String {
     let mut buf = Vec::new();
     let _ = el.write_to(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
