@@ -290,6 +290,120 @@ async fn an_organizer_killed_mid_negotiation_resumes_and_finishes() {
 }
 
 #[tokio::test]
+async fn an_organizer_killed_mid_move_resumes_it_and_tells_its_owner() {
+    let w = world();
+    let (alice, bob, carol, mut first_owner, mut carol_owner, n) =
+        negotiation_waiting_for_carol(&w).await;
+    let alice_agent = w.bare("alice.agent");
+    let carol_agent = w.bare("carol.agent");
+    let all = [&alice, &bob, &carol];
+    expect(
+        &mut carol_owner,
+        &carol_agent,
+        Some(&format!("approve {n}")),
+        |b| b.starts_with("Approved"),
+        Duration::from_secs(20),
+        &all,
+    )
+    .await;
+    expect(
+        &mut first_owner,
+        &alice_agent,
+        None,
+        |b| b.starts_with("Booked:"),
+        Duration::from_secs(60),
+        &all,
+    )
+    .await;
+    let listed = expect(
+        &mut first_owner,
+        &alice_agent,
+        Some("meetings"),
+        |b| b.contains(SUMMARY),
+        Duration::from_secs(10),
+        &all,
+    )
+    .await;
+    let id = listed.split(' ').next().expect("an id").to_string();
+    let day_after = (chrono::Utc::now() + chrono::Duration::days(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    expect(
+        &mut first_owner,
+        &alice_agent,
+        Some(&format!("move {id} to {day_after} 11:00")),
+        |b| b.starts_with("Looking for a new time"),
+        Duration::from_secs(20),
+        &all,
+    )
+    .await;
+    // Carol is asked again; while she thinks, Alice's agent dies.
+    let asked = expect(
+        &mut carol_owner,
+        &carol_agent,
+        None,
+        |b| b.contains("approve "),
+        Duration::from_secs(30),
+        &all,
+    )
+    .await;
+    let again = pending_number(&asked);
+    kill_hard(alice);
+    first_owner.close().await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let alice = w.spawn("alice");
+    let mut alice_owner = w.owner("alice", &alice).await;
+    let resumed = Instant::now() + Duration::from_secs(20);
+    while !alice.log().contains("resuming a move after a restart") {
+        assert!(Instant::now() < resumed, "not resumed:\n{}", alice.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    expect(
+        &mut carol_owner,
+        &carol_agent,
+        Some("free alice tomorrow"),
+        |b| b.contains("level") || b.contains("shares only"),
+        Duration::from_secs(40),
+        &[&carol],
+    )
+    .await;
+    expect(
+        &mut carol_owner,
+        &carol_agent,
+        Some(&format!("approve {again}")),
+        |b| b.starts_with("Approved"),
+        Duration::from_secs(20),
+        &[&carol],
+    )
+    .await;
+    let all = [&alice, &bob, &carol];
+    let ended = expect(
+        &mut alice_owner,
+        &alice_agent,
+        None,
+        |b| b.starts_with("Moved:") || b.starts_with("Could not move"),
+        Duration::from_secs(60),
+        &all,
+    )
+    .await;
+    assert!(
+        ended.starts_with("Moved:") && ended.contains("11:00"),
+        "{ended}\n{}",
+        alice.log()
+    );
+    assert_sound(&w, &["alice", "bob", "carol"], true).await;
+    // The one event each has the new time and sequence 1.
+    for who in ["alice", "bob", "carol"] {
+        let ics = attache(&w.dir(who), &["export"]);
+        let event = ics
+            .split("BEGIN:VEVENT")
+            .find(|e| e.contains(&format!("SUMMARY:{SUMMARY}")))
+            .unwrap_or_else(|| panic!("{who}: no event\n{ics}"));
+        assert!(event.contains("SEQUENCE:1"), "{who}: {event}");
+    }
+}
+
+#[tokio::test]
 async fn an_organizer_killed_mid_negotiation_hears_a_denial_and_releases_everything() {
     let w = world();
     let started = Instant::now();

@@ -689,7 +689,9 @@ impl Worker {
             }
         };
         for m in open {
-            if m.status != MeetingStatus::Negotiating
+            // A booked meeting may be being moved (§12.6): its booking stays
+            // while a negotiation with a higher sequence runs.
+            if !matches!(m.status, MeetingStatus::Negotiating | MeetingStatus::Booked)
                 || m.role != crate::domain::MeetingRole::Organizer
             {
                 continue;
@@ -698,7 +700,15 @@ impl Worker {
                 continue;
             };
             match serde_json::from_str::<Negotiation>(state) {
+                Ok(n)
+                    if m.status == MeetingStatus::Booked && (n.is_done() || n.sequence() == 0) => {}
                 Ok(n) => {
+                    if m.status == MeetingStatus::Booked
+                        && let Some(range) = m.range
+                    {
+                        info!(meeting = %m.uid, "resuming a move after a restart");
+                        self.moves.insert(m.uid.clone(), range);
+                    }
                     info!(meeting = %m.uid, "resuming a negotiation after a restart");
                     self.reopen_chats(&m.uid, &n);
                     let mut n = n;

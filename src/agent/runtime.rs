@@ -44,6 +44,10 @@ pub const IQ_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 /// answering every message would make the agent a reflector.
 const REFUSAL_PERIOD: StdDuration = StdDuration::from_secs(3600);
 
+/// How long finished outbox entries, decided approvals and started meeting
+/// orders are kept (for late answers and for the CLI) before they go.
+const FINISHED_MEMORY: chrono::Duration = chrono::Duration::days(7);
+
 /// What anyone but the owner hears, at most once an hour.
 pub const REFUSAL: &str = "Sorry, I am a personal agent and only take commands from my owner.";
 
@@ -174,6 +178,9 @@ impl AgentRuntime {
                     s.gate.forget_replays(before).await;
                     if let Err(e) = s.store.forget_replies(before).await {
                         warn!("could not forget old replies: {e}");
+                    }
+                    if let Err(e) = s.store.forget_finished(now - FINISHED_MEMORY).await {
+                        warn!("could not forget finished requests: {e}");
                     }
                 }
             }

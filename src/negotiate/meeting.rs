@@ -930,18 +930,26 @@ impl Negotiation {
         scored.into_iter().map(|(_, s)| s).collect()
     }
 
-    /// The earliest slot that would work if working hours were ignored.
+    /// The earliest slot that would work if working hours were ignored:
+    /// one between 07:00 and 22:00 in the owner's zone when there is one,
+    /// so that the suggestion is not 00:00 for a window that has evenings.
     fn earliest_outside_hours(&self, now: DateTime<Utc>) -> Option<TimeRange> {
-        let all_day = all_day_hours()?;
-        let free = self.own_free(&all_day, now);
-        grid_slots(
-            &free,
-            self.plan.duration,
-            self.plan.rules.granularity,
-            self.plan.tz,
-        )
-        .into_iter()
-        .find(|s| !self.tried.contains(s) && !self.filtering().any(|k| k.knowledge.known_busy(s)))
+        [daily_hours(WAKING_HOURS), daily_hours("00:00-24:00")]
+            .into_iter()
+            .flatten()
+            .find_map(|hours| {
+                let free = self.own_free(&hours, now);
+                grid_slots(
+                    &free,
+                    self.plan.duration,
+                    self.plan.rules.granularity,
+                    self.plan.tz,
+                )
+                .into_iter()
+                .find(|s| {
+                    !self.tried.contains(s) && !self.filtering().any(|k| k.knowledge.known_busy(s))
+                })
+            })
     }
 
     /// Whether a counter-proposal can be the next candidate: the meeting's
@@ -1482,7 +1490,11 @@ fn add(t: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
     t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-fn all_day_hours() -> Option<WorkingHours> {
+/// When a suggestion outside working hours should preferably fall.
+const WAKING_HOURS: &str = "07:00-22:00";
+
+/// The same hours (`"HH:MM-HH:MM"`) every day of the week.
+fn daily_hours(spec: &str) -> Option<WorkingHours> {
     let days = [
         Weekday::Mon,
         Weekday::Tue,
@@ -1492,7 +1504,7 @@ fn all_day_hours() -> Option<WorkingHours> {
         Weekday::Sat,
         Weekday::Sun,
     ];
-    let specs: Vec<(Weekday, &str)> = days.iter().map(|d| (*d, "00:00-24:00")).collect();
+    let specs: Vec<(Weekday, &str)> = days.iter().map(|d| (*d, spec)).collect();
     WorkingHours::from_weekday_specs(&specs).ok()
 }
 
@@ -1912,6 +1924,44 @@ mod tests {
         );
         assert!(n.tried().is_empty());
         assert_eq!(messages(&log), 3);
+    }
+
+    #[test]
+    fn the_time_named_outside_working_hours_is_a_waking_one_when_there_is_one() {
+        // Bob is busy every day from 09:00 to 23:00: the earliest free hour
+        // is 00:00, but 07:00 is the one worth naming; with Bob busy from
+        // 02:00 to 24:00, only the night is left and it is named.
+        for (busy_from, busy_to, named) in [(9, 23, slot(19, 7, 0)), (2, 24, slot(19, 0, 0))] {
+            let mut respond = world(BTreeMap::new(), BTreeMap::new());
+            let bob_busy: Vec<TimeRange> = (19..24)
+                .map(|d| TimeRange {
+                    start: utc(d, busy_from, 0),
+                    end: utc(d, 0, 0) + TimeDelta::hours(busy_to),
+                })
+                .collect();
+            let (_, log) = simulate(plan(three()), move |e| match e {
+                Effect::AskAvailability { attendee, .. } if *attendee == person("Bob") => {
+                    vec![Event::Availability {
+                        attendee: attendee.clone(),
+                        answer: AvailabilityAnswer::Busy {
+                            shown: vec![TimeRange {
+                                start: utc(19, 0, 0),
+                                end: utc(24, 0, 0),
+                            }],
+                            busy: bob_busy.clone(),
+                        },
+                    }]
+                }
+                other => respond(other),
+            });
+            assert_eq!(
+                failure(&log),
+                Some(FailureReason::NoCommonTime {
+                    earliest_outside: Some(named)
+                }),
+                "Bob busy {busy_from}:00–{busy_to}:00"
+            );
+        }
     }
 
     #[test]

@@ -218,6 +218,29 @@ impl Store {
         Ok(rows.into_iter().map(decode).collect())
     }
 
+    /// Forgets what finished before `before`: outbox entries answered or
+    /// expired (by their deadline), pending approvals decided or expired,
+    /// and meeting orders started or rejected. Waiting ones are never
+    /// touched. Returns how many rows went, all tables together.
+    pub async fn forget_finished(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = before.timestamp();
+        let mut tx = self.write().await?;
+        let mut gone = 0;
+        for sql in [
+            "DELETE FROM outbox WHERE state <> 'waiting' AND deadline_utc < ?",
+            "DELETE FROM pending WHERE state <> 'waiting' AND resolved_utc < ?",
+            "DELETE FROM meeting_orders WHERE state <> 'requested' AND updated_utc < ?",
+        ] {
+            gone += sqlx::query(sql)
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(gone)
+    }
+
     /// One outbox entry.
     pub async fn outbox_item(&self, request_id: &str) -> Result<Option<OutboxItem>, StoreError> {
         let row: Option<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -269,6 +292,53 @@ mod tests {
         );
         assert!(!store.complete("r2", "late").await?);
         assert!(store.all_waiting().await?.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn finished_entries_are_forgotten_and_waiting_ones_kept() -> Result<(), StoreError> {
+        let store = Store::open_in_memory().await?;
+        let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or_default();
+        store.enqueue(&item("answered", 2_000)).await?;
+        store.enqueue(&item("waiting", 2_000)).await?;
+        store.enqueue(&item("answered-late", 9_000)).await?;
+        store.complete("answered", "ok").await?;
+        store.complete("answered-late", "ok").await?;
+        let count = |sql: &'static str| {
+            let pool = store.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or(-1)
+            }
+        };
+        sqlx::query(
+            "INSERT INTO pending (peer, request_id, action, payload, description, created_utc, expires_utc, state, resolved_utc)
+             VALUES ('a@x', 'p1', 'freebusy', '<x/>', 'd', 1000, 2000, 'approved', 1500),
+                    ('a@x', 'p2', 'freebusy', '<x/>', 'd', 1000, 2000, 'waiting', NULL),
+                    ('a@x', 'p3', 'freebusy', '<x/>', 'd', 1000, 9000, 'denied', 8000)",
+        )
+        .execute(&store.pool)
+        .await?;
+        sqlx::query(
+            "INSERT INTO meeting_orders (order_json, created_utc, updated_utc, state)
+             VALUES ('{}', 1000, 1500, 'started'), ('{}', 1000, 1500, 'requested'), ('{}', 1000, 8000, 'rejected')",
+        )
+        .execute(&store.pool)
+        .await?;
+        // Rows are gone in each table, finished before 5,000 only.
+        assert_eq!(store.forget_finished(at(5_000)).await?, 3);
+        assert_eq!(count("SELECT count(*) FROM outbox").await, 2);
+        assert!(store.outbox_item("waiting").await?.is_some());
+        assert!(store.outbox_item("answered").await?.is_none());
+        assert_eq!(count("SELECT count(*) FROM pending").await, 2);
+        assert_eq!(
+            count("SELECT count(*) FROM pending WHERE state = 'waiting'").await,
+            1
+        );
+        assert_eq!(count("SELECT count(*) FROM meeting_orders").await, 2);
+        assert_eq!(store.forget_finished(at(5_000)).await?, 0);
         Ok(())
     }
 
