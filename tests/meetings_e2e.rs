@@ -421,12 +421,13 @@ async fn no_common_time_in_working_hours_says_so_and_names_the_earliest_outside(
     )
     .await;
     // Bob's rule shows busy time only inside working hours, so the earliest
-    // half hour outside them not known to be busy is tomorrow's first.
+    // half hour outside them not known to be busy would be 00:00; the one
+    // named is the earliest at a waking hour (07:00–22:00).
     assert_eq!(
         failed,
         format!(
             "Could not book Impossible: no common time in working hours; \
-             earliest outside them is {} 00:00–00:30.",
+             earliest outside them is {} 07:00–07:30.",
             w.tomorrow.shown
         ),
         "{}",

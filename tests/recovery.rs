@@ -79,6 +79,45 @@ fn kill_hard(mut agent: Agent) {
     }
 }
 
+/// Kills Alice's agent hard, restarts it past Prosody's hibernation, waits
+/// for its log to say `resumed` (if given) and until Carol's agent sees it
+/// again (Carol's `free alice` gets an answer): returns the new agent and
+/// Alice's new owner client.
+async fn restart_alice(
+    w: &World,
+    alice: Agent,
+    first_owner: TestClient,
+    carol_owner: &mut TestClient,
+    carol: &Agent,
+    resumed: Option<&str>,
+) -> (Agent, TestClient) {
+    kill_hard(alice);
+    first_owner.close().await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let alice = w.spawn("alice");
+    let alice_owner = w.owner("alice", &alice).await;
+    if let Some(line) = resumed {
+        let until = Instant::now() + Duration::from_secs(20);
+        while !alice.log().contains(line) {
+            assert!(Instant::now() < until, "not resumed:\n{}", alice.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Carol's agent must see Alice's again before its reply can go out.
+    expect(
+        carol_owner,
+        &w.bare("carol.agent"),
+        Some("free alice tomorrow"),
+        // "offline; I'll ask as soon as it is back" is skipped: the answer
+        // that follows once Carol's agent sees Alice's is what counts.
+        |b| b.contains("level") || b.contains("shares only"),
+        Duration::from_secs(40),
+        &[carol],
+    )
+    .await;
+    (alice, alice_owner)
+}
+
 /// The soundness checks every crash test ends with, for each of `people`:
 /// at most one event per meeting (`booked` says whether exactly one), no
 /// hold live any more, SQLite's integrity check and the log's hash chain.
@@ -234,30 +273,14 @@ async fn an_organizer_killed_mid_negotiation_resumes_and_finishes() {
     let started = Instant::now();
     let (alice, bob, carol, first_owner, mut carol_owner, n) =
         negotiation_waiting_for_carol(&w).await;
-    kill_hard(alice);
-    first_owner.close().await;
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    let alice = w.spawn("alice");
-    let mut alice_owner = w.owner("alice", &alice).await;
-    // The restarted agent resumed the negotiation from its saved state.
-    let resumed = Instant::now() + Duration::from_secs(20);
-    while !alice
-        .log()
-        .contains("resuming a negotiation after a restart")
-    {
-        assert!(Instant::now() < resumed, "not resumed:\n{}", alice.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Carol's agent must see Alice's again before its reply can go out.
-    expect(
+    // The restarted agent resumes the negotiation from its saved state.
+    let (alice, mut alice_owner) = restart_alice(
+        &w,
+        alice,
+        first_owner,
         &mut carol_owner,
-        &w.bare("carol.agent"),
-        Some("free alice tomorrow"),
-        // "offline; I'll ask as soon as it is back" is skipped: the answer
-        // that follows once Carol's agent sees Alice's is what counts.
-        |b| b.contains("level") || b.contains("shares only"),
-        Duration::from_secs(40),
-        &[&carol],
+        &carol,
+        Some("resuming a negotiation after a restart"),
     )
     .await;
     let approved = expect(
@@ -348,23 +371,13 @@ async fn an_organizer_killed_mid_move_resumes_it_and_tells_its_owner() {
     )
     .await;
     let again = pending_number(&asked);
-    kill_hard(alice);
-    first_owner.close().await;
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    let alice = w.spawn("alice");
-    let mut alice_owner = w.owner("alice", &alice).await;
-    let resumed = Instant::now() + Duration::from_secs(20);
-    while !alice.log().contains("resuming a move after a restart") {
-        assert!(Instant::now() < resumed, "not resumed:\n{}", alice.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    expect(
+    let (alice, mut alice_owner) = restart_alice(
+        &w,
+        alice,
+        first_owner,
         &mut carol_owner,
-        &carol_agent,
-        Some("free alice tomorrow"),
-        |b| b.contains("level") || b.contains("shares only"),
-        Duration::from_secs(40),
-        &[&carol],
+        &carol,
+        Some("resuming a move after a restart"),
     )
     .await;
     expect(
@@ -409,20 +422,8 @@ async fn an_organizer_killed_mid_negotiation_hears_a_denial_and_releases_everyth
     let started = Instant::now();
     let (alice, bob, carol, first_owner, mut carol_owner, n) =
         negotiation_waiting_for_carol(&w).await;
-    kill_hard(alice);
-    first_owner.close().await;
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    let alice = w.spawn("alice");
-    let mut alice_owner = w.owner("alice", &alice).await;
-    expect(
-        &mut carol_owner,
-        &w.bare("carol.agent"),
-        Some("free alice tomorrow"),
-        |b| b.contains("level") || b.contains("shares only"),
-        Duration::from_secs(40),
-        &[&carol],
-    )
-    .await;
+    let (alice, mut alice_owner) =
+        restart_alice(&w, alice, first_owner, &mut carol_owner, &carol, None).await;
     // Carol says no: the error her agent sends names no meeting, and the
     // restarted organizer no longer knows the request-id.
     expect(

@@ -242,9 +242,11 @@ impl ReplayIndex {
             hasher: RandomState::new(),
             hours: BTreeMap::new(),
         };
-        for (peer, id, at) in store.remembered_keys(since).await? {
-            index.insert_key(index.key(&peer, &id), at);
-        }
+        store
+            .each_remembered_key(since, |peer, id, at| {
+                index.insert_key(index.key(peer, id), at)
+            })
+            .await?;
         Ok(index)
     }
 

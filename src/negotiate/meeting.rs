@@ -1891,17 +1891,17 @@ mod tests {
         );
     }
 
-    #[test]
-    fn no_common_time_in_working_hours_names_the_earliest_time_outside_them() {
+    /// The three-person plan where Bob shows the whole week and is busy
+    /// every day from `from` to `to` hours (24 for midnight).
+    fn bob_busy_every_day(from: i64, to: i64) -> (Negotiation, Vec<Effect>) {
         let mut respond = world(BTreeMap::new(), BTreeMap::new());
-        // Bob shows the whole week and is busy every day until 17:00.
         let bob_busy: Vec<TimeRange> = (19..24)
             .map(|d| TimeRange {
-                start: utc(d, 0, 0),
-                end: utc(d, 17, 0),
+                start: utc(d, 0, 0) + TimeDelta::hours(from),
+                end: utc(d, 0, 0) + TimeDelta::hours(to),
             })
             .collect();
-        let (n, log) = simulate(plan(three()), move |e| match e {
+        simulate(plan(three()), move |e| match e {
             Effect::AskAvailability { attendee, .. } if *attendee == person("Bob") => {
                 vec![Event::Availability {
                     attendee: attendee.clone(),
@@ -1915,7 +1915,12 @@ mod tests {
                 }]
             }
             other => respond(other),
-        });
+        })
+    }
+
+    #[test]
+    fn no_common_time_in_working_hours_names_the_earliest_time_outside_them() {
+        let (n, log) = bob_busy_every_day(0, 17);
         assert_eq!(
             failure(&log),
             Some(FailureReason::NoCommonTime {
@@ -1928,38 +1933,16 @@ mod tests {
 
     #[test]
     fn the_time_named_outside_working_hours_is_a_waking_one_when_there_is_one() {
-        // Bob is busy every day from 09:00 to 23:00: the earliest free hour
-        // is 00:00, but 07:00 is the one worth naming; with Bob busy from
-        // 02:00 to 24:00, only the night is left and it is named.
-        for (busy_from, busy_to, named) in [(9, 23, slot(19, 7, 0)), (2, 24, slot(19, 0, 0))] {
-            let mut respond = world(BTreeMap::new(), BTreeMap::new());
-            let bob_busy: Vec<TimeRange> = (19..24)
-                .map(|d| TimeRange {
-                    start: utc(d, busy_from, 0),
-                    end: utc(d, 0, 0) + TimeDelta::hours(busy_to),
-                })
-                .collect();
-            let (_, log) = simulate(plan(three()), move |e| match e {
-                Effect::AskAvailability { attendee, .. } if *attendee == person("Bob") => {
-                    vec![Event::Availability {
-                        attendee: attendee.clone(),
-                        answer: AvailabilityAnswer::Busy {
-                            shown: vec![TimeRange {
-                                start: utc(19, 0, 0),
-                                end: utc(24, 0, 0),
-                            }],
-                            busy: bob_busy.clone(),
-                        },
-                    }]
-                }
-                other => respond(other),
-            });
+        // Busy 09:00–23:00: the earliest free hour is 00:00, but 07:00 is
+        // the one worth naming. Busy 02:00–24:00: only the night is left.
+        for (from, to, named) in [(9, 23, slot(19, 7, 0)), (2, 24, slot(19, 0, 0))] {
+            let (_, log) = bob_busy_every_day(from, to);
             assert_eq!(
                 failure(&log),
                 Some(FailureReason::NoCommonTime {
                     earliest_outside: Some(named)
                 }),
-                "Bob busy {busy_from}:00–{busy_to}:00"
+                "Bob busy {from}:00–{to}:00"
             );
         }
     }

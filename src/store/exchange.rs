@@ -2,6 +2,7 @@
 //! the requests we sent (the outbox).
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 
 use super::Store;
 use crate::error::StoreError;
@@ -114,18 +115,26 @@ impl Store {
         Ok(())
     }
 
-    /// Every remembered `(peer, request_id, answered_utc)` answered at or after
-    /// `since`: what a running agent's in-memory replay index starts from.
-    pub async fn remembered_keys(
+    /// Calls `each` with every remembered `(peer, request_id, answered_utc)`
+    /// answered at or after `since`, one row at a time (a day at load-test
+    /// rates is millions of rows): what a running agent's in-memory replay
+    /// index starts from. Returns how many there were.
+    pub async fn each_remembered_key(
         &self,
         since: DateTime<Utc>,
-    ) -> Result<Vec<(String, String, i64)>, StoreError> {
-        Ok(sqlx::query_as(
+        mut each: impl FnMut(&str, &str, i64),
+    ) -> Result<u64, StoreError> {
+        let mut rows = sqlx::query_as::<_, (String, String, i64)>(
             "SELECT peer, request_id, answered_utc FROM peer_requests WHERE answered_utc >= ?",
         )
         .bind(since.timestamp())
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch(&self.pool);
+        let mut n = 0;
+        while let Some((peer, request_id, at)) = rows.try_next().await? {
+            each(&peer, &request_id, at);
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Forgets replies older than `before` (the protocol promises 24 hours).
