@@ -381,6 +381,7 @@ async fn kill9_run(kills: u32) {
     let quiet_by = quiet_from + QUIET_WITHIN;
     let mut quiet = false;
     let mut stuck = Vec::new();
+    let mut slow_to_settle = None;
     while Instant::now() < quiet_by {
         told.collect(&mut owners, Duration::from_millis(100)).await;
         let now = Utc::now().timestamp();
@@ -415,9 +416,16 @@ async fn kill9_run(kills: u32) {
             quiet = true;
             break;
         }
+        // What still waited half a minute in, for a run slow to settle.
+        if slow_to_settle.is_none() && quiet_from.elapsed() > Duration::from_secs(30) {
+            slow_to_settle = Some(stuck.clone());
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let quiet_after = quiet_from.elapsed();
+    if quiet && let Some(waiting) = &slow_to_settle {
+        println!("faults_kill9: still open 30 s after the last restart: {waiting:?}");
+    }
     told.collect(&mut owners, Duration::from_millis(300)).await;
     let mut violations = Vec::new();
     if !quiet {

@@ -1776,8 +1776,11 @@ impl Worker {
         tokio::spawn(async move {
             let (mut told, mut away, mut refused, mut lost) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (name, delivery) in sent {
-                match delivery.await {
+            // Each attendee's agent is told at once, not one after another.
+            let (names, deliveries): (Vec<String>, Vec<_>) = sent.into_iter().unzip();
+            let fates = futures_util::future::join_all(deliveries).await;
+            for (name, fate) in names.into_iter().zip(fates) {
+                match fate {
                     Delivery::Taken | Delivery::Duplicate => told.push(name),
                     Delivery::Away => away.push(name),
                     Delivery::Refused => refused.push(name),

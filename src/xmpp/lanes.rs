@@ -6,14 +6,18 @@
 //! instead of holding up the stream. Two rules keep a flood from one
 //! sender from costing anyone else:
 //!
-//! - **The owner and the connection have a lane of their own.** Connection
-//!   state, the roster, and everything from the owner's account go through
-//!   the urgent lane, which the handler always reads first. A peer sending
-//!   a thousand requests cannot make the owner's `agenda` wait behind them,
-//!   let alone be dropped.
+//! - **The owner has a lane of its own.** Everything from the owner's
+//!   account goes through the urgent lane, which the handler always reads
+//!   first. A peer sending a thousand requests cannot make the owner's
+//!   `agenda` wait behind them, let alone be dropped.
 //! - **Each other sender gets a share of the shared lane.** At most
 //!   [`SHARE`] events from one bare JID wait at a time; the rest of that
 //!   sender's stanzas are refused while other senders still find room.
+//!
+//! Connection state (online, offline, the roster) is never refused: it
+//! waits for room in the shared lane, in order with the stanzas that came
+//! before it, so that a fresh stream's `Online` is never read before a
+//! presence of the old stream.
 //!
 //! Refusals are counted and logged at most once per [`REPORT_EVERY`], by
 //! sender and kind only: a stanza's content never reaches the log.
@@ -32,7 +36,7 @@ use super::events::Incoming;
 pub(super) const SHARED_QUEUE: usize = 256;
 /// Of those, how many may come from one bare JID.
 pub(super) const SHARE: usize = SHARED_QUEUE / 4;
-/// Events for the urgent lane (owner, connection state).
+/// Events for the urgent lane (the owner's).
 pub(super) const URGENT_QUEUE: usize = 64;
 /// Least time between two "shed" log lines.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -47,9 +51,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The connection's end: puts events in the right lane.
 pub(super) struct Lanes {
     urgent: mpsc::Sender<Incoming>,
-    shared: mpsc::Sender<(BareJid, Incoming)>,
+    /// Each event with the sender whose share it uses (`None`: connection
+    /// state, which uses none).
+    shared: mpsc::Sender<(Option<BareJid>, Incoming)>,
     shares: Shares,
-    /// Whose events take the urgent lane besides connection state.
+    /// Whose events take the urgent lane.
     owner: Option<BareJid>,
     shed: ShedReport,
 }
@@ -57,7 +63,7 @@ pub(super) struct Lanes {
 /// The handler's end: urgent events first, then the shared lane in order.
 pub(super) struct Inbox {
     urgent: mpsc::Receiver<Incoming>,
-    shared: mpsc::Receiver<(BareJid, Incoming)>,
+    shared: mpsc::Receiver<(Option<BareJid>, Incoming)>,
     shares: Shares,
 }
 
@@ -115,12 +121,12 @@ impl Lanes {
         }
         // Sent and counted under one lock, so the handler's decrement can
         // never run before this increment.
-        match self.shared.try_send((sender.clone(), event)) {
+        match self.shared.try_send((Some(sender.clone()), event)) {
             Ok(()) => {
                 *shares.entry(sender).or_default() += 1;
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full((sender, event))) => {
+            Err(mpsc::error::TrySendError::Full((_, event))) => {
                 drop(shares);
                 self.shed.count(&sender, &event);
                 Err(Refused::Busy)
@@ -129,15 +135,16 @@ impl Lanes {
         }
     }
 
-    /// Connection state must not be lost: waits for room in the urgent lane.
+    /// Connection state must not be lost: waits for room in the shared
+    /// lane, behind what came before it.
     pub(super) async fn always(&self, event: Incoming) {
-        let _ = self.urgent.send(event).await;
+        let _ = self.shared.send((None, event)).await;
     }
 
-    /// Queues without waiting in the urgent lane (the first event of a
+    /// Queues connection state without waiting (the first event of a
     /// session, before anyone reads).
     pub(super) fn first(&self, event: Incoming) {
-        let _ = self.urgent.try_send(event);
+        let _ = self.shared.try_send((None, event));
     }
 
     /// Completes once the handler's end is gone.
@@ -154,11 +161,13 @@ impl Inbox {
             biased;
             Some(event) = self.urgent.recv() => Some(event),
             Some((sender, event)) = self.shared.recv() => {
-                let mut shares = lock(&self.shares);
-                if let Some(waiting) = shares.get_mut(&sender) {
-                    *waiting = waiting.saturating_sub(1);
-                    if *waiting == 0 {
-                        shares.remove(&sender);
+                if let Some(sender) = sender {
+                    let mut shares = lock(&self.shares);
+                    if let Some(waiting) = shares.get_mut(&sender) {
+                        *waiting = waiting.saturating_sub(1);
+                        if *waiting == 0 {
+                            shares.remove(&sender);
+                        }
                     }
                 }
                 Some(event)
@@ -272,6 +281,24 @@ mod tests {
             })
             .count();
         assert_eq!(accepted, SHARED_QUEUE);
+    }
+
+    #[tokio::test]
+    async fn connection_state_keeps_its_place_and_uses_no_share() {
+        let (mut lanes, mut inbox) = lanes(Some(bare("owner@x")));
+        let _ = lanes.offer(bare("alice@x"), presence("alice@x"));
+        lanes.always(Incoming::Offline).await;
+        for _ in 0..SHARE - 1 {
+            let _ = lanes.offer(bare("alice@x"), presence("alice@x"));
+        }
+        assert_eq!(inbox.next().await, Some(presence("alice@x")));
+        assert_eq!(inbox.next().await, Some(Incoming::Offline));
+        // Alice used SHARE places in all, one of them freed by now.
+        assert_eq!(lanes.offer(bare("alice@x"), presence("alice@x")), Ok(()));
+        assert_eq!(
+            lanes.offer(bare("alice@x"), presence("alice@x")),
+            Err(Refused::Busy)
+        );
     }
 
     #[tokio::test]
