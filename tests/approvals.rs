@@ -418,3 +418,72 @@ async fn an_approved_hold_is_placed_and_a_denied_one_refused() {
         .expect("an <error> in the reply");
     assert!(error.get_child("not-permitted", NS).is_some(), "{error:?}");
 }
+
+#[tokio::test]
+async fn an_answer_for_a_requester_that_went_away_reaches_it_when_it_is_back() {
+    let w = world();
+    let bob = w.spawn("bob");
+    let mut bob_owner = w.owner("bob", &bob).await;
+    let d = w.server.domain().to_string();
+    let organizer_jid = format!("alice.agent@{d}");
+    let mut organizer = TestClient::login(&w.server, &organizer_jid, "alice.agent-pw").await;
+    organizer
+        .send(
+            xmpp_parsers::presence::Presence::new(xmpp_parsers::presence::Type::Subscribed)
+                .with_to(w.bare("bob.agent"))
+                .into(),
+        )
+        .await;
+    let to = organizer.wait_for_agent(&w.full("bob.agent"), &bob).await;
+    let bob_agent = w.bare("bob.agent");
+    let logs = [&bob];
+    let patience = Duration::from_secs(30);
+    let answer = organizer
+        .iq(
+            Some(&to),
+            tokio_xmpp::IqRequest::Set(hold_xml("h3", "m3@test", "15:00", "15:30")),
+        )
+        .await;
+    assert!(
+        matches!(&answer, tokio_xmpp::IqResponse::Result(Some(el)) if el.is("pending", NS)),
+        "{answer:?}"
+    );
+    let asked = expect(
+        &mut bob_owner,
+        &bob_agent,
+        None,
+        |b| b.contains("approve "),
+        patience,
+        &logs,
+    )
+    .await;
+    let n = pending_number(&asked);
+    // The organizer's agent goes away before Bob answers.
+    organizer.close().await;
+    let approved = expect(
+        &mut bob_owner,
+        &bob_agent,
+        Some(&format!("approve {n}")),
+        |b| b.starts_with("Approved"),
+        patience,
+        &logs,
+    )
+    .await;
+    assert!(approved.contains("The time is held"), "{approved}");
+    // Back online: the answer that waited for it arrives, once.
+    let mut organizer = TestClient::login(&w.server, &organizer_jid, "alice.agent-pw").await;
+    let reply = deferred_reply(&mut organizer, &bob).await;
+    assert_eq!(reply.attr("request-id"), Some("h3"));
+    assert!(reply.get_child("held", NS).is_some(), "{reply:?}");
+    let again = organizer
+        .next_matching(Duration::from_secs(3), |s| match s {
+            tokio_xmpp::Stanza::Iq(xmpp_parsers::iq::Iq::Set { payload, .. })
+                if payload.is("reply", NS) =>
+            {
+                Some(())
+            }
+            _ => None,
+        })
+        .await;
+    assert!(again.is_none(), "the reply came twice");
+}

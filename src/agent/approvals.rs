@@ -6,7 +6,8 @@
 //!
 //! Sending needs the session (outbox and who is online), so the runtime
 //! calls [`resolve`] and [`expire`] and sends what they return with
-//! [`send_reply`]; the owner's `pending` list needs only the store
+//! [`send_reply`], which keeps a reply in the outbox until the requester
+//! is there to take it; the owner's `pending` list needs only the store
 //! ([`list`]).
 
 use chrono::{DateTime, Utc};
@@ -30,8 +31,8 @@ use crate::negotiate::wire::{FreebusyReply, PeerRequest, ProtocolError, RequestI
 use crate::policy::{
     Action, Level, Outcome, Request, allowed_window, disclose, evaluate, resolve_peer,
 };
-use crate::store::{NewPending, PendingItem, PendingState, ResolveOutcome, Store};
-use crate::xmpp::{IqAnswer, IqKind, Jid, Outbox};
+use crate::store::{NewPending, OutboxItem, PendingItem, PendingState, ResolveOutcome, Store};
+use crate::xmpp::{FullJid, IqAnswer, IqKind, Jid, Outbox};
 
 /// A `<reply>` to send to the agent that asked.
 #[derive(Debug, Clone)]
@@ -243,28 +244,110 @@ pub async fn expire(
         .collect())
 }
 
-/// Sends a `<reply>` to a resource of the requester we see online, in
-/// the background. Right after a fresh stream it waits for the requester's
-/// presence to arrive; when none is online the reply is dropped (logged):
-/// the requester's own deadline tells its owner that no answer came.
-pub fn send_reply(outbox: &Outbox, presence: &Presence, d: Deferred) {
-    let (outbox, presence) = (outbox.clone(), presence.clone());
+/// How long a deferred `<reply>` waits for a requester that is away: the
+/// longest a pending item waits for the owner (`ask` expiry).
+const REPLY_PATIENCE: chrono::Duration = chrono::Duration::hours(4);
+
+/// What the outbox remembers about a deferred `<reply>` it keeps.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ReplyPurpose {
+    /// The request-id the reply answers.
+    reply_to: String,
+}
+
+/// Whether an outbox entry is a deferred `<reply>` (see [`send_reply`]).
+pub(crate) fn is_reply_item(item: &OutboxItem) -> bool {
+    serde_json::from_str::<ReplyPurpose>(&item.purpose).is_ok()
+}
+
+/// Sends a `<reply>` to the requester, in the background. It is kept in
+/// the outbox first: when the requester is away (or the stream is new and
+/// its presence still on the way) it goes out when the requester's
+/// presence appears ([`resend_reply`]), for up to [`REPLY_PATIENCE`]. Only
+/// that path sends it then, so it is sent once.
+pub fn send_reply(s: &Services, outbox: &Outbox, presence: &Presence, d: Deferred) {
+    let (s, outbox, presence) = (s.clone(), outbox.clone(), presence.clone());
     tokio::spawn(async move {
-        let Some(full) = presence.settled_resource_of(&d.peer).await else {
-            warn!(peer = %d.peer, "the requester is offline; its deferred reply is dropped");
-            return;
-        };
-        match outbox
-            .query(Some(Jid::from(full)), IqKind::Set, d.reply, IQ_TIMEOUT)
-            .await
-        {
-            Ok(IqAnswer::Result(_)) => debug!(peer = %d.peer, "deferred reply delivered"),
-            Ok(IqAnswer::Error(e)) => {
-                info!(peer = %d.peer, "the requester refused our deferred reply: {e:?}")
+        let now = Utc::now();
+        let reply_to = d.reply.attr("request-id").unwrap_or_default().to_string();
+        let purpose = serde_json::to_string(&ReplyPurpose {
+            reply_to: reply_to.clone(),
+        })
+        .unwrap_or_default();
+        let item = OutboxItem::waiting(
+            format!("reply:{}:{reply_to}", d.peer),
+            d.peer.clone(),
+            element_text(&d.reply),
+            purpose,
+            now,
+            now + REPLY_PATIENCE,
+        );
+        let kept = match s.store.enqueue(&item).await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(peer = %d.peer, "could not keep a deferred reply for later: {e}");
+                false
             }
-            Err(e) => warn!(peer = %d.peer, "deferred reply not delivered: {e}"),
+        };
+        // A kept reply goes out when the requester's presence appears (the
+        // runtime sends it then); only one that could not be kept waits here
+        // for a presence still on its way after a fresh stream.
+        let to = match presence.resource_of(&d.peer) {
+            Some(full) => Some(full),
+            None if kept => None,
+            None => presence.settled_resource_of(&d.peer).await,
+        };
+        match to {
+            Some(full) => deliver_reply(&s, &outbox, &item, full, kept).await,
+            None if kept => debug!(peer = %d.peer, "the requester is away; its reply waits"),
+            None => {
+                warn!(peer = %d.peer, "the requester is offline; its deferred reply is dropped")
+            }
         }
     });
+}
+
+/// Sends a kept `<reply>` again, now that `to` is online.
+pub(crate) fn resend_reply(s: &Services, outbox: &Outbox, item: OutboxItem, to: FullJid) {
+    let (s, outbox) = (s.clone(), outbox.clone());
+    tokio::spawn(async move { deliver_reply(&s, &outbox, &item, to, true).await });
+}
+
+/// One sending of a deferred `<reply>`; a `kept` entry is closed once the
+/// requester answered (its acknowledgement or an error: either way there
+/// is nothing more to send).
+async fn deliver_reply(s: &Services, outbox: &Outbox, item: &OutboxItem, to: FullJid, kept: bool) {
+    let Ok(payload) = item.payload.parse::<Element>() else {
+        warn!(peer = %item.peer, "unreadable deferred reply in the outbox");
+        return;
+    };
+    if kept && let Err(e) = s.store.mark_attempt(&item.request_id).await {
+        warn!("outbox: {e}");
+    }
+    let reply = match outbox
+        .query(Some(Jid::from(to)), IqKind::Set, payload, IQ_TIMEOUT)
+        .await
+    {
+        Ok(IqAnswer::Error(e)) if super::meetings::peer_gone(&e) => {
+            debug!(peer = %item.peer, "the requester is gone; its reply waits");
+            return;
+        }
+        Ok(IqAnswer::Result(_)) => {
+            debug!(peer = %item.peer, "deferred reply delivered");
+            "result"
+        }
+        Ok(IqAnswer::Error(e)) => {
+            info!(peer = %item.peer, "the requester refused our deferred reply: {e:?}");
+            "error"
+        }
+        Err(e) => {
+            debug!(peer = %item.peer, "deferred reply not delivered yet: {e}");
+            return;
+        }
+    };
+    if kept && let Err(e) = s.store.complete(&item.request_id, reply).await {
+        warn!("outbox: {e}");
+    }
 }
 
 /// Carries out an approved request and builds its `<reply>`.
@@ -626,6 +709,32 @@ mod tests {
                 r.answer
             }
             Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn kept_replies_are_told_apart_from_the_other_outbox_entries() {
+        let item = |purpose: &str| {
+            OutboxItem::waiting(
+                "reply:alice.agent@x:r1",
+                "alice.agent@x",
+                "<reply/>".into(),
+                purpose.into(),
+                Utc::now(),
+                Utc::now(),
+            )
+        };
+        let reply = item(r#"{"reply_to":"r1"}"#);
+        assert!(is_reply_item(&reply));
+        assert!(!super::super::meetings::is_notice_item(&reply));
+        assert!(!super::super::handoffs::is_task_item(&reply));
+        for other in [
+            r#"{"name":"Bob"}"#,
+            r#"{"name":"Bob","meeting":"m1","notice":"release"}"#,
+            r#"{"name":"Bob","task":{"id":3,"summary":"Slides","kind":"task-offer"}}"#,
+            "not json",
+        ] {
+            assert!(!is_reply_item(&item(other)), "{other}");
         }
     }
 

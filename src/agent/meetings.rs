@@ -1200,11 +1200,13 @@ impl Worker {
                     false
                 }
             };
-            let to = match to {
-                Some(full) => Some(full),
+            let to = match to.or_else(|| presence.resource_of(&item.peer)) {
                 // Its presence may have appeared before the entry above was
-                // written, when nobody could find the entry to send it; or
-                // the stream is new and its presence still on the way.
+                // written, when nobody could find the entry to send it.
+                Some(full) => Some(full),
+                // Kept: sent when its presence appears (after a fresh stream
+                // it may still be on the way), by the runtime, once.
+                None if kept => None,
                 None => presence.settled_resource_of(&item.peer).await,
             };
             if let Some(full) = to {
@@ -2172,16 +2174,7 @@ async fn send_notice(
         .query(Some(Jid::from(to)), IqKind::Set, payload, PEER_TIMEOUT)
         .await
     {
-        // The server's word that the agent is gone, not the agent's answer.
-        Ok(IqAnswer::Error(e))
-            if matches!(
-                e.defined_condition,
-                DefinedCondition::ServiceUnavailable
-                    | DefinedCondition::RecipientUnavailable
-                    | DefinedCondition::RemoteServerNotFound
-                    | DefinedCondition::RemoteServerTimeout
-            ) =>
-        {
+        Ok(IqAnswer::Error(e)) if peer_gone(&e) => {
             debug!(request = %item.request_id, "{} is gone; the notice waits", item.peer);
             Delivery::Away
         }
@@ -2206,6 +2199,19 @@ async fn send_notice(
             Delivery::Away
         }
     }
+}
+
+/// Whether an error answer is the server's word that the agent is gone
+/// (offline, unknown, unreachable), not the agent's own answer: what was
+/// sent should wait for the agent's presence and go again.
+pub(crate) fn peer_gone(e: &xmpp_parsers::stanza_error::StanzaError) -> bool {
+    matches!(
+        e.defined_condition,
+        DefinedCondition::ServiceUnavailable
+            | DefinedCondition::RecipientUnavailable
+            | DefinedCondition::RemoteServerNotFound
+            | DefinedCondition::RemoteServerTimeout
+    )
 }
 
 fn uid_of(uid: &str) -> Option<Uid> {

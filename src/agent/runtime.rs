@@ -139,7 +139,7 @@ impl AgentRuntime {
                         Ok(items) => {
                             for (deferred, text) in items {
                                 if let Some(d) = deferred {
-                                    approvals::send_reply(&outbox, &presence, d);
+                                    approvals::send_reply(&s, &outbox, &presence, d);
                                 }
                                 tell_owner(&outbox, &s.owner, text).await;
                             }
@@ -153,6 +153,11 @@ impl AgentRuntime {
                                     if let Some(text) = super::handoffs::gave_up(&s, &item).await {
                                         tell_owner(&outbox, &s.owner, text).await;
                                     }
+                                    continue;
+                                }
+                                if approvals::is_reply_item(&item) {
+                                    // The requester stayed away past its own
+                                    // deadline: the reply means nothing now.
                                     continue;
                                 }
                                 if super::meetings::is_notice_item(&item) {
@@ -208,7 +213,7 @@ impl AgentRuntime {
             let text = match approvals::resolve(&self.services, n, approve, counter, now).await {
                 Ok(r) => {
                     if let Some(d) = r.deferred {
-                        approvals::send_reply(outbox, &self.presence, d);
+                        approvals::send_reply(&self.services, outbox, &self.presence, d);
                     }
                     r.text
                 }
@@ -460,6 +465,15 @@ impl AgentRuntime {
                             for item in items {
                                 if super::handoffs::is_task_item(&item) {
                                     super::handoffs::resend(&self.services, item);
+                                    continue;
+                                }
+                                if super::approvals::is_reply_item(&item) {
+                                    super::approvals::resend_reply(
+                                        &self.services,
+                                        outbox,
+                                        item,
+                                        full.clone(),
+                                    );
                                     continue;
                                 }
                                 if super::meetings::is_notice_item(&item) {
