@@ -100,6 +100,10 @@ pub enum CliError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Whoever read standard output stopped reading (`attache agenda | head
+    /// -1`): the command ends quietly and successfully, like other Unix tools.
+    #[error("standard output was closed by its reader")]
+    OutputClosed,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -50,7 +50,8 @@ fn serve(cli: attache::cli::Cli) -> ExitCode {
         }
     };
     match runtime.block_on(attache::cli::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        // The reader has what it wanted (`attache agenda | head -1`).
+        Ok(()) | Err(attache::error::CliError::OutputClosed) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             // Like clap's own argument errors: 2 for a request that cannot be read.

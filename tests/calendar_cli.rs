@@ -529,3 +529,31 @@ fn environment_variables_override_the_config_file() {
     ]);
     assert!(out.contains("2026-01-10T10:00:00Z"), "{out}");
 }
+
+/// `attache … | head -1`: a reader that stops reading ends the command
+/// quietly and successfully, with no panic on stderr.
+#[test]
+fn a_reader_that_stops_reading_ends_the_command_quietly() {
+    use std::process::{Command, Stdio};
+    let a = crate::common::Agent::init("Europe/Berlin");
+    for args in [
+        &["policy", "explain", "--peer", "x@example.org"][..],
+        &["export"][..],
+        &["contacts", "list", "--json"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_attache"))
+            .arg("--data-dir")
+            .arg(&a.dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn attache");
+        // Closed before the command has started writing.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait for attache");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?}\n{stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -51,7 +51,7 @@ pub(crate) async fn run(ctx: &Context, args: AgendaArgs) -> Result<(), CliError>
         return print_json(&rows);
     }
     if instances.is_empty() {
-        println!(
+        say!(
             "Nothing on {}.",
             if word.is_empty() { "today" } else { &word }
         );
@@ -76,7 +76,7 @@ pub(crate) async fn run(ctx: &Context, args: AgendaArgs) -> Result<(), CliError>
         if i.transparency == crate::domain::Transparency::Transparent {
             line.push_str(" (free)");
         }
-        println!("{line}");
+        say!("{line}");
     }
     Ok(())
 }

@@ -52,14 +52,14 @@ pub(crate) async fn run(ctx: &Context, args: BusyArgs) -> Result<(), CliError> {
         return print_json(&rows);
     }
     if busy.is_empty() {
-        println!("Free the whole time.");
+        say!("Free the whole time.");
     }
     for b in busy {
         let label = match b.status {
             BusyStatus::Busy => "busy",
             BusyStatus::Tentative => "tentative",
         };
-        println!(
+        say!(
             "{}  {label}",
             range_text(
                 &TimeRange {

@@ -83,7 +83,7 @@ pub(crate) async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<(), CliEr
                 groups,
             };
             ctx.store.add_contact(&contact, ctx.now).await?;
-            println!("Added {}.", describe(&contact));
+            say!("Added {}.", describe(&contact));
             Ok(())
         }
         ContactsCommand::List(a) => {
@@ -92,16 +92,16 @@ pub(crate) async fn run(ctx: &Context, cmd: ContactsCommand) -> Result<(), CliEr
                 return print_json(&contacts);
             }
             if contacts.is_empty() {
-                println!("No contacts yet: attache contacts add bob@example.org --name Bob");
+                say!("No contacts yet: attache contacts add bob@example.org --name Bob");
             }
             for c in &contacts {
-                println!("{}", describe(c));
+                say!("{}", describe(c));
             }
             Ok(())
         }
         ContactsCommand::Remove(a) => {
             let c = ctx.store.remove_contact(&a.key).await?;
-            println!("Removed {}.", describe(&c));
+            say!("Removed {}.", describe(&c));
             Ok(())
         }
     }

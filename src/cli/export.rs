@@ -54,15 +54,7 @@ pub(crate) async fn run(ctx: &Context, args: ExportArgs) -> Result<(), CliError>
 fn write_out(out: Option<PathBuf>, text: &str) -> Result<(), CliError> {
     match out {
         Some(path) => std::fs::write(&path, text).map_err(|source| CliError::Io { path, source }),
-        None => {
-            use std::io::Write;
-            std::io::stdout()
-                .write_all(text.as_bytes())
-                .map_err(|source| CliError::Io {
-                    path: "standard output".into(),
-                    source,
-                })
-        }
+        None => super::say_raw(text),
     }
 }
 
@@ -114,7 +106,7 @@ async fn changes(
                 let path = dir.join(name);
                 std::fs::write(&path, text).map_err(|source| CliError::Io { path, source })?;
             }
-            println!(
+            say!(
                 "{} file{} in {}",
                 messages.len(),
                 if messages.len() == 1 { "" } else { "s" },

@@ -120,10 +120,10 @@ pub(crate) async fn run(ctx: &Context, args: FreeArgs) -> Result<(), CliError> {
         return print_json(&rows);
     }
     if free.is_empty() {
-        println!("No free time for {} in that window.", args.duration);
+        say!("No free time for {} in that window.", args.duration);
     }
     for r in free {
-        println!("{}", range_text(&r, ctx.tz));
+        say!("{}", range_text(&r, ctx.tz));
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ pub(crate) async fn run_import(ctx: &Context, args: ImportArgs) -> Result<(), Cl
     let mut failed = Vec::new();
     for file in &args.files {
         match import_file(ctx, file, ImportMode::Merge).await {
-            Ok(report) => println!("{}: {}", file.display(), summary(&report)),
+            Ok(report) => say!("{}: {}", file.display(), summary(&report)),
             Err(e) => {
                 eprintln!("error: {e}\n  nothing from {} was imported", file.display());
                 failed.push(file.display().to_string());
@@ -58,7 +58,7 @@ pub(crate) async fn run_import(ctx: &Context, args: ImportArgs) -> Result<(), Cl
 
 pub(crate) async fn run_sync(ctx: &Context, args: SyncArgs) -> Result<(), CliError> {
     let report = import_file(ctx, &args.file, ImportMode::Sync).await?;
-    println!("{}: {}", args.file.display(), summary(&report));
+    say!("{}: {}", args.file.display(), summary(&report));
     Ok(())
 }
 

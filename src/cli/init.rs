@@ -67,14 +67,14 @@ pub(crate) async fn run(data_dir: &Path, args: InitArgs) -> Result<(), CliError>
     }
     let store = Store::create(&db).await?;
     store.close().await;
-    println!(
+    say!(
         "Created {} (time zone {}). Next: attache --data-dir {} import CALENDAR.ics",
         data_dir.display(),
         tz.name(),
         data_dir.display()
     );
     if account.is_some() {
-        println!(
+        say!(
             "The agent's password: set ATTACHE_PASSWORD, or write it to a file and set \
              [account] password_file in {}; then: attache --data-dir {} run",
             config.display(),

@@ -51,7 +51,7 @@ pub(crate) async fn run(ctx: &Context, args: LogArgs) -> Result<(), CliError> {
                     .checkpoint
                     .map(|c| format!(" Entries up to {} were pruned (checkpoint kept).", c.seq))
                     .unwrap_or_default();
-                println!(
+                say!(
                     "The disclosure log is intact: {} entries verified.{pruned}{head}",
                     report.entries
                 );
@@ -65,7 +65,7 @@ pub(crate) async fn run(ctx: &Context, args: LogArgs) -> Result<(), CliError> {
     if let Some(LogAction::Prune) = args.action {
         let retention = crate::config::Settings::duration(&ctx.settings.audit.retention);
         let pruned = ctx.store.prune_audit(ctx.now - retention).await?;
-        println!(
+        say!(
             "Pruned {pruned} entries older than {} (audit.retention); the rest still verifies.",
             ctx.settings.audit.retention
         );
@@ -87,7 +87,7 @@ pub(crate) async fn run(ctx: &Context, args: LogArgs) -> Result<(), CliError> {
         return print_json(&rows);
     }
     if entries.is_empty() {
-        println!(
+        say!(
             "Nothing was disclosed{}.",
             args.peer.map(|p| format!(" to {p}")).unwrap_or_default()
         );
@@ -105,7 +105,7 @@ pub(crate) async fn run(ctx: &Context, args: LogArgs) -> Result<(), CliError> {
             .as_deref()
             .map(|l| format!(" at level {l}"))
             .unwrap_or_default();
-        println!(
+        say!(
             "{:>5}  {at}  {}  {}: {}{level}{rule} — {}",
             c.seq,
             e.peer,

@@ -327,7 +327,7 @@ async fn report(
             if json {
                 print_json(&out)?;
             } else {
-                println!("{text}");
+                say!("{text}");
             }
             Ok(())
         }

@@ -4,6 +4,16 @@
 //! Owns argument parsing, opening the data directory, and printing. Domain
 //! logic lives in `calendar` and `store`; this layer only wires them.
 
+/// `println!` for a command's output. A reader that stops reading (`attache
+/// agenda | head -1`) ends the command with [`CliError::OutputClosed`]
+/// instead of a panic; the enclosing function must return a `Result` whose
+/// error comes from [`CliError`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::say_line(format_args!($($arg)*))?
+    };
+}
+
 mod agenda;
 mod busy;
 mod contacts;
@@ -173,8 +183,34 @@ fn storage_failure(e: CliError, data_dir: &Path) -> CliError {
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::Usage(format!("could not render JSON: {e}")))?;
-    println!("{text}");
+    say!("{text}");
     Ok(())
+}
+
+/// One line on standard output; see `say!`.
+pub(crate) fn say_line(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}").map_err(output_error)
+}
+
+/// Writes `text` as it is to standard output.
+pub(crate) fn say_raw(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(output_error)
+}
+
+fn output_error(source: std::io::Error) -> CliError {
+    if source.kind() == std::io::ErrorKind::BrokenPipe {
+        CliError::OutputClosed
+    } else {
+        CliError::Io {
+            path: "standard output".into(),
+            source,
+        }
+    }
 }
 
 /// A UTC instant as scripts read it: `2026-01-13T09:00:00Z`.

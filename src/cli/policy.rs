@@ -114,7 +114,7 @@ async fn run_check(ctx: &Context) -> Result<(), CliError> {
             "{errors} error(s) in the policy files"
         )));
     }
-    println!(
+    say!(
         "Policies OK: {} rules, {} groups declared, {} warning(s).",
         set.rules.len(),
         set.groups.len(),
@@ -214,9 +214,9 @@ async fn run_explain(ctx: &Context, args: ExplainArgs) -> Result<(), CliError> {
         slot_options: opts,
     };
     let full = explain(&request, &set, &contacts, now, &history, Some(&view));
-    println!("{full}");
+    say!("{full}");
     if let Some(w) = window {
-        println!(
+        say!(
             "(window considered: {}, times in {})",
             range_text(&w, ctx.tz),
             ctx.tz.name()
@@ -250,9 +250,9 @@ async fn run_test(ctx: &Context, args: TestArgs) -> Result<(), CliError> {
     let failed: Vec<_> = results.iter().filter(|r| !r.passed).collect();
     for r in &results {
         if r.passed {
-            println!("PASS  {}", r.name);
+            say!("PASS  {}", r.name);
         } else {
-            println!(
+            say!(
                 "FAIL  {} ({}:{}): {}",
                 r.name,
                 args.file.display(),
@@ -261,7 +261,7 @@ async fn run_test(ctx: &Context, args: TestArgs) -> Result<(), CliError> {
             );
         }
     }
-    println!(
+    say!(
         "{} passed, {} failed",
         results.len() - failed.len(),
         failed.len()

@@ -81,7 +81,7 @@ pub(crate) async fn run(ctx: &Context, cmd: TasksCommand) -> Result<(), CliError
                 sequence: 0,
             };
             let id = ctx.store.add_task(&task, ctx.now).await?;
-            println!("Added task {id}: {}", task.summary);
+            say!("Added task {id}: {}", task.summary);
             Ok(())
         }
         TasksCommand::List(a) => {
@@ -90,16 +90,16 @@ pub(crate) async fn run(ctx: &Context, cmd: TasksCommand) -> Result<(), CliError
                 return print_json(&tasks);
             }
             if tasks.is_empty() {
-                println!("No open tasks.");
+                say!("No open tasks.");
             }
             for t in &tasks {
-                println!("{}", describe(t, ctx.tz));
+                say!("{}", describe(t, ctx.tz));
             }
             Ok(())
         }
         TasksCommand::Done(a) => {
             let t = ctx.store.complete_task(a.id, ctx.now).await?;
-            println!("Done: {} {}", t.id, t.task.summary);
+            say!("Done: {} {}", t.id, t.task.summary);
             Ok(())
         }
     }
