@@ -13,8 +13,9 @@ command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust from h
 bash scripts/prosody-env.sh
 echo "== building attache (release)"
 cargo build --release --quiet --bin attache --example owner_chat
-bin="$PWD/target/release/attache"
-chat="$PWD/target/release/examples/owner_chat"
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+bin="$target/release/attache"
+chat="$target/release/examples/owner_chat"
 
 work=$(mktemp -d)
 pids=()
