@@ -323,15 +323,11 @@ async fn deferred_reply(client: &mut TestClient, agent: &Agent) -> xmpp_parsers:
     payload
 }
 
-#[tokio::test]
-async fn an_approved_hold_is_placed_and_a_denied_one_refused() {
-    let w = world();
-    let bob = w.spawn("bob");
-    let mut bob_owner = w.owner("bob", &bob).await;
-    let d = w.server.domain().to_string();
-    let mut organizer =
-        TestClient::login(&w.server, &format!("alice.agent@{d}"), "alice.agent-pw").await;
-    // Let Bob's agent see this "agent" online: approve its subscription.
+/// A test client playing Alice's agent, seen online by Bob's agent (it
+/// approved Bob's agent's subscription); returns it and Bob's agent's JID.
+async fn organizer(w: &World, bob: &Agent) -> (TestClient, xmpp_parsers::jid::Jid) {
+    let jid = format!("alice.agent@{}", w.server.domain());
+    let mut organizer = TestClient::login(&w.server, &jid, "alice.agent-pw").await;
     organizer
         .send(
             xmpp_parsers::presence::Presence::new(xmpp_parsers::presence::Type::Subscribed)
@@ -339,33 +335,54 @@ async fn an_approved_hold_is_placed_and_a_denied_one_refused() {
                 .into(),
         )
         .await;
-    let to = organizer.wait_for_agent(&w.full("bob.agent"), &bob).await;
+    let to = organizer.wait_for_agent(&w.full("bob.agent"), bob).await;
+    (organizer, to)
+}
+
+/// Sends `hold`, expects `<pending>`, and returns the number Bob's owner
+/// is asked to approve, with the line asking.
+async fn propose(
+    organizer: &mut TestClient,
+    to: &xmpp_parsers::jid::Jid,
+    hold: xmpp_parsers::minidom::Element,
+    bob_owner: &mut TestClient,
+    w: &World,
+    bob: &Agent,
+) -> (String, String) {
+    let answer = organizer
+        .iq(Some(to), tokio_xmpp::IqRequest::Set(hold))
+        .await;
+    assert!(
+        matches!(&answer, tokio_xmpp::IqResponse::Result(Some(el)) if el.is("pending", NS)),
+        "expected <pending>, got {answer:?}\n{}",
+        bob.log()
+    );
+    let asked = expect(
+        bob_owner,
+        &w.bare("bob.agent"),
+        None,
+        |b| b.contains("approve "),
+        Duration::from_secs(30),
+        &[bob],
+    )
+    .await;
+    (pending_number(&asked), asked)
+}
+
+#[tokio::test]
+async fn an_approved_hold_is_placed_and_a_denied_one_refused() {
+    let w = world();
+    let bob = w.spawn("bob");
+    let mut bob_owner = w.owner("bob", &bob).await;
+    let (mut organizer, to) = organizer(&w, &bob).await;
     let bob_agent = w.bare("bob.agent");
     let logs = [&bob];
     let patience = Duration::from_secs(30);
 
     // Approved: the hold is placed after Bob says yes and the organizer hears <held>.
-    let answer = organizer
-        .iq(
-            Some(&to),
-            tokio_xmpp::IqRequest::Set(hold_xml("h1", "m1@test", "14:00", "14:30")),
-        )
-        .await;
-    match answer {
-        tokio_xmpp::IqResponse::Result(Some(el)) => assert!(el.is("pending", NS), "{el:?}"),
-        other => panic!("expected <pending>, got {other:?}\n{}", bob.log()),
-    }
-    let asked = expect(
-        &mut bob_owner,
-        &bob_agent,
-        None,
-        |b| b.contains("approve "),
-        patience,
-        &logs,
-    )
-    .await;
+    let hold = hold_xml("h1", "m1@test", "14:00", "14:30");
+    let (n, asked) = propose(&mut organizer, &to, hold, &mut bob_owner, &w, &bob).await;
     assert!(asked.starts_with("Alice's agent proposes Sync"), "{asked}");
-    let n = pending_number(&asked);
     let approved = expect(
         &mut bob_owner,
         &bob_agent,
@@ -382,26 +399,8 @@ async fn an_approved_hold_is_placed_and_a_denied_one_refused() {
     assert_eq!(held.attr("meeting"), Some("m1@test"));
 
     // Denied: the organizer hears not-permitted.
-    let answer = organizer
-        .iq(
-            Some(&to),
-            tokio_xmpp::IqRequest::Set(hold_xml("h2", "m2@test", "16:00", "16:30")),
-        )
-        .await;
-    assert!(
-        matches!(&answer, tokio_xmpp::IqResponse::Result(Some(el)) if el.is("pending", NS)),
-        "{answer:?}"
-    );
-    let asked = expect(
-        &mut bob_owner,
-        &bob_agent,
-        None,
-        |b| b.contains("approve "),
-        patience,
-        &logs,
-    )
-    .await;
-    let m = pending_number(&asked);
+    let hold = hold_xml("h2", "m2@test", "16:00", "16:30");
+    let (m, _) = propose(&mut organizer, &to, hold, &mut bob_owner, &w, &bob).await;
     expect(
         &mut bob_owner,
         &bob_agent,
@@ -424,40 +423,12 @@ async fn an_answer_for_a_requester_that_went_away_reaches_it_when_it_is_back() {
     let w = world();
     let bob = w.spawn("bob");
     let mut bob_owner = w.owner("bob", &bob).await;
-    let d = w.server.domain().to_string();
-    let organizer_jid = format!("alice.agent@{d}");
-    let mut organizer = TestClient::login(&w.server, &organizer_jid, "alice.agent-pw").await;
-    organizer
-        .send(
-            xmpp_parsers::presence::Presence::new(xmpp_parsers::presence::Type::Subscribed)
-                .with_to(w.bare("bob.agent"))
-                .into(),
-        )
-        .await;
-    let to = organizer.wait_for_agent(&w.full("bob.agent"), &bob).await;
+    let (mut organizer, to) = organizer(&w, &bob).await;
     let bob_agent = w.bare("bob.agent");
     let logs = [&bob];
     let patience = Duration::from_secs(30);
-    let answer = organizer
-        .iq(
-            Some(&to),
-            tokio_xmpp::IqRequest::Set(hold_xml("h3", "m3@test", "15:00", "15:30")),
-        )
-        .await;
-    assert!(
-        matches!(&answer, tokio_xmpp::IqResponse::Result(Some(el)) if el.is("pending", NS)),
-        "{answer:?}"
-    );
-    let asked = expect(
-        &mut bob_owner,
-        &bob_agent,
-        None,
-        |b| b.contains("approve "),
-        patience,
-        &logs,
-    )
-    .await;
-    let n = pending_number(&asked);
+    let hold = hold_xml("h3", "m3@test", "15:00", "15:30");
+    let (n, _) = propose(&mut organizer, &to, hold, &mut bob_owner, &w, &bob).await;
     // The organizer's agent goes away before Bob answers.
     organizer.close().await;
     let approved = expect(
@@ -471,7 +442,7 @@ async fn an_answer_for_a_requester_that_went_away_reaches_it_when_it_is_back() {
     .await;
     assert!(approved.contains("The time is held"), "{approved}");
     // Back online: the answer that waited for it arrives, once.
-    let mut organizer = TestClient::login(&w.server, &organizer_jid, "alice.agent-pw").await;
+    let (mut organizer, _) = self::organizer(&w, &bob).await;
     let reply = deferred_reply(&mut organizer, &bob).await;
     assert_eq!(reply.attr("request-id"), Some("h3"));
     assert!(reply.get_child("held", NS).is_some(), "{reply:?}");

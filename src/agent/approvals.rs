@@ -16,9 +16,10 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 use xmpp_parsers::minidom::Element;
 
+use super::kept::{Delivery, send_kept};
 use super::meetings::{Presence, hold};
 use super::peer::{PeerReply, element_text};
-use super::runtime::{IQ_TIMEOUT, Services};
+use super::runtime::Services;
 use crate::audit::{AuditEntry, AuditOutcome};
 use crate::chat::render;
 use crate::domain::TimeRange;
@@ -32,7 +33,7 @@ use crate::policy::{
     Action, Level, Outcome, Request, allowed_window, disclose, evaluate, resolve_peer,
 };
 use crate::store::{NewPending, OutboxItem, PendingItem, PendingState, ResolveOutcome, Store};
-use crate::xmpp::{FullJid, IqAnswer, IqKind, Jid, Outbox};
+use crate::xmpp::{FullJid, Outbox};
 
 /// A `<reply>` to send to the agent that asked.
 #[derive(Debug, Clone)]
@@ -313,40 +314,15 @@ pub(crate) fn resend_reply(s: &Services, outbox: &Outbox, item: OutboxItem, to: 
     tokio::spawn(async move { deliver_reply(&s, &outbox, &item, to, true).await });
 }
 
-/// One sending of a deferred `<reply>`; a `kept` entry is closed once the
-/// requester answered (its acknowledgement or an error: either way there
-/// is nothing more to send).
+/// One sending of a deferred `<reply>` (see [`send_kept`]).
 async fn deliver_reply(s: &Services, outbox: &Outbox, item: &OutboxItem, to: FullJid, kept: bool) {
-    let Ok(payload) = item.payload.parse::<Element>() else {
-        warn!(peer = %item.peer, "unreadable deferred reply in the outbox");
-        return;
-    };
-    if kept && let Err(e) = s.store.mark_attempt(&item.request_id).await {
-        warn!("outbox: {e}");
-    }
-    let reply = match outbox
-        .query(Some(Jid::from(to)), IqKind::Set, payload, IQ_TIMEOUT)
-        .await
-    {
-        Ok(IqAnswer::Error(e)) if super::meetings::peer_gone(&e) => {
-            debug!(peer = %item.peer, "the requester is gone; its reply waits");
-            return;
+    match send_kept(s, outbox, item, to, kept).await {
+        Delivery::Taken | Delivery::Duplicate => {
+            debug!(peer = %item.peer, "deferred reply delivered")
         }
-        Ok(IqAnswer::Result(_)) => {
-            debug!(peer = %item.peer, "deferred reply delivered");
-            "result"
-        }
-        Ok(IqAnswer::Error(e)) => {
-            info!(peer = %item.peer, "the requester refused our deferred reply: {e:?}");
-            "error"
-        }
-        Err(e) => {
-            debug!(peer = %item.peer, "deferred reply not delivered yet: {e}");
-            return;
-        }
-    };
-    if kept && let Err(e) = s.store.complete(&item.request_id, reply).await {
-        warn!("outbox: {e}");
+        Delivery::Refused => info!(peer = %item.peer, "the requester refused our deferred reply"),
+        Delivery::Away => debug!(peer = %item.peer, "the requester is away; its reply waits"),
+        Delivery::Lost => {}
     }
 }
 

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use xmpp_parsers::minidom::Element;
 
+use super::kept::{Delivery, send_kept};
 use super::peer::{PeerReply, Stored, digest, element_text, replay};
 use super::runtime::Services;
 use crate::chat::render;
@@ -1210,7 +1211,7 @@ impl Worker {
                 None => presence.settled_resource_of(&item.peer).await,
             };
             if let Some(full) = to {
-                match send_notice(&s, &outbox, &item, full, kept).await {
+                match send_kept(&s, &outbox, &item, full, kept).await {
                     Delivery::Away => {}
                     answered => return answered,
                 }
@@ -2077,22 +2078,6 @@ struct NoticePurpose {
     owner_title: Option<String>,
 }
 
-/// How sending a kept notice went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Delivery {
-    /// The agent took it.
-    Taken,
-    /// The agent answered with an error: there was nothing (left) to undo,
-    /// or it does not accept this from us.
-    Refused,
-    /// The agent is away: the notice waits in the outbox.
-    Away,
-    /// Neither sent nor kept (the store failed; logged).
-    Lost,
-    /// Answered, but another sending of the same entry was answered first.
-    Duplicate,
-}
-
 impl NoticePurpose {
     /// What the owner hears when a notice they asked for finally went
     /// through (`Taken`, `Refused`) or lapsed (`Away`); nothing otherwise.
@@ -2140,7 +2125,7 @@ pub(crate) fn is_notice_item(item: &OutboxItem) -> bool {
 pub(crate) fn resend_notice(s: &Services, outbox: &Outbox, item: OutboxItem, to: FullJid) {
     let (s, outbox) = (s.clone(), outbox.clone());
     tokio::spawn(async move {
-        let fate = send_notice(&s, &outbox, &item, to, true).await;
+        let fate = send_kept(&s, &outbox, &item, to, true).await;
         let note = serde_json::from_str::<NoticePurpose>(&item.purpose)
             .ok()
             .filter(|_| matches!(fate, Delivery::Taken | Delivery::Refused))
@@ -2149,69 +2134,6 @@ pub(crate) fn resend_notice(s: &Services, outbox: &Outbox, item: OutboxItem, to:
             super::runtime::tell_owner(&outbox, &s.owner, note).await;
         }
     });
-}
-
-/// One sending of a kept notice: `Taken` or `Refused` when the agent
-/// answered (either way there is nothing more to send: an error says that
-/// there is nothing left to undo), after which a `kept` entry is closed in
-/// the outbox; `Away` when the server says the agent is gone or nothing
-/// came back.
-async fn send_notice(
-    s: &Services,
-    outbox: &Outbox,
-    item: &OutboxItem,
-    to: FullJid,
-    kept: bool,
-) -> Delivery {
-    let Ok(payload) = item.payload.parse::<Element>() else {
-        warn!(request = %item.request_id, "unreadable notice in the outbox");
-        return Delivery::Lost;
-    };
-    if kept && let Err(e) = s.store.mark_attempt(&item.request_id).await {
-        warn!("outbox: {e}");
-    }
-    match outbox
-        .query(Some(Jid::from(to)), IqKind::Set, payload, PEER_TIMEOUT)
-        .await
-    {
-        Ok(IqAnswer::Error(e)) if peer_gone(&e) => {
-            debug!(request = %item.request_id, "{} is gone; the notice waits", item.peer);
-            Delivery::Away
-        }
-        Ok(answer) => {
-            let (fate, reply) = match answer {
-                IqAnswer::Result(_) => (Delivery::Taken, "result"),
-                IqAnswer::Error(_) => (Delivery::Refused, "error"),
-            };
-            if kept {
-                match s.store.complete(&item.request_id, reply).await {
-                    Ok(true) => {}
-                    // Another sending closed it first (the agent's presence
-                    // appeared meanwhile): that one reports.
-                    Ok(false) => return Delivery::Duplicate,
-                    Err(e) => warn!("outbox: {e}"),
-                }
-            }
-            fate
-        }
-        Err(e) => {
-            debug!(request = %item.request_id, "{} did not answer a notice: {e}", item.peer);
-            Delivery::Away
-        }
-    }
-}
-
-/// Whether an error answer is the server's word that the agent is gone
-/// (offline, unknown, unreachable), not the agent's own answer: what was
-/// sent should wait for the agent's presence and go again.
-pub(crate) fn peer_gone(e: &xmpp_parsers::stanza_error::StanzaError) -> bool {
-    matches!(
-        e.defined_condition,
-        DefinedCondition::ServiceUnavailable
-            | DefinedCondition::RecipientUnavailable
-            | DefinedCondition::RemoteServerNotFound
-            | DefinedCondition::RemoteServerTimeout
-    )
 }
 
 fn uid_of(uid: &str) -> Option<Uid> {

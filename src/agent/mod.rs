@@ -8,6 +8,7 @@ pub mod approvals;
 pub mod books;
 pub mod gatekeeper;
 pub mod handoffs;
+mod kept;
 pub mod live;
 pub mod meetings;
 pub mod orders;
