@@ -19,8 +19,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use xmpp_parsers::minidom::Element;
 
-use super::kept::{Delivery, send_kept};
+use super::kept::{Delivery, peer_gone, send_kept};
 use super::peer::{PeerReply, Stored, digest, element_text, replay};
+use super::presence::SETTLE;
 use super::runtime::Services;
 use crate::chat::render;
 use crate::domain::{Attendee as StoredAttendee, MeetingStatus, PartStat, TimeRange};
@@ -1119,15 +1120,21 @@ impl Worker {
                 let Some(full) = to.take() else {
                     break Answer::Unreachable;
                 };
+                let stream = presence.stream();
                 match outbox
                     .query(Some(Jid::from(full)), kind, payload.clone(), PEER_TIMEOUT)
                     .await
                 {
                     Ok(IqAnswer::Result(el)) => break Answer::Result(el),
+                    // The server's word that the agent is offline.
+                    Ok(IqAnswer::Error(e)) if peer_gone(&e) => break Answer::Unreachable,
                     Ok(IqAnswer::Error(e)) => break Answer::Error(PeerError::from(&e)),
                     Err(XmppError::ConnectionReset { .. }) if !retried => {
                         debug!("a request to {agent} was lost to a new stream; asking again");
                         retried = true;
+                        // Who is online is known again only once the new
+                        // stream's presence comes in: wait for it.
+                        presence.next_stream(stream, SETTLE).await;
                         to = presence.settled_resource_of(&agent).await;
                     }
                     Err(e) => {

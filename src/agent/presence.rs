@@ -34,6 +34,8 @@ struct Inner {
     /// When the presence of the current stream has arrived; `None` before
     /// the first stream is up.
     settled_at: Mutex<Option<Instant>>,
+    /// Bumped at each fresh stream ([`Presence::clear`]).
+    streams: watch::Sender<u64>,
 }
 
 impl Default for Presence {
@@ -43,6 +45,7 @@ impl Default for Presence {
                 online: Mutex::new(HashMap::new()),
                 appeared: watch::Sender::new(0),
                 settled_at: Mutex::new(None),
+                streams: watch::Sender::new(0),
             }),
         }
     }
@@ -109,6 +112,21 @@ impl Presence {
             .settled_at
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + SETTLE);
+        self.inner.streams.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Which stream the map is about: changes at each [`Presence::clear`].
+    pub fn stream(&self) -> u64 {
+        *self.inner.streams.borrow()
+    }
+
+    /// Waits (up to `within`) until the map is about a stream other than
+    /// `seen`: after a request was lost to a new stream, whoever is online
+    /// is known only once the new stream's presence is coming in.
+    pub async fn next_stream(&self, seen: u64, within: Duration) -> bool {
+        let mut streams = self.inner.streams.subscribe();
+        let wait = streams.wait_for(|n| *n != seen);
+        matches!(tokio::time::timeout(within, wait).await, Ok(Ok(_)))
     }
 
     /// A resource of `peer`: at once when one is online or everyone's
@@ -195,6 +213,23 @@ mod tests {
         let started = std::time::Instant::now();
         assert_eq!(p.wait_for(&dana, Duration::from_millis(50)).await, None);
         assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_stream_is_waited_for_once_and_then_known() {
+        let p = Presence::default();
+        let seen = p.stream();
+        let later = p.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            later.clear();
+        });
+        let started = Instant::now();
+        assert!(p.next_stream(seen, SETTLE).await);
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        // Already past it: no wait; no new stream: time runs out.
+        assert!(p.next_stream(seen, SETTLE).await);
+        assert!(!p.next_stream(p.stream(), Duration::from_secs(2)).await);
     }
 
     #[tokio::test(start_paused = true)]
